@@ -1,0 +1,249 @@
+// Command testplugin is a small Proxy-Wasm plugin that exercises every part of the guest ABI,
+// steered by the request header x-test-action, so host tests can check each host call's
+// behaviour through a real compiled module.
+//
+// Every request gets x-abi-path (its :path) and x-abi-replaced: replaced added upstream, loses
+// x-remove-me, and has its response carry x-abi-props (properties it read) and
+// x-abi-request-count (a counter's value). Actions:
+//
+//	local-reply            418 "teapot" from the request headers
+//	buffer-request-body    hold the request body to its end, send it upper-cased
+//	buffer-response-body   hold the response body to its end, send it upper-cased
+//	response-header-reply  403 from the response headers (replaces the upstream response)
+//	response-body-reply    hold response headers and body; at its end answer 403 instead
+//	pause-headers          pause request headers, continue from the first body chunk
+//	panic                  a Go panic in the request headers (the ABI fails the stream closed)
+//	exit                   os.Exit(3) in the request headers (the module is gone: a trap)
+//	stack-overflow         unbounded recursion (the Go runtime aborts the module)
+//
+// A plugin configuration of "fail" makes OnPluginStart fail with an error log line.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/meshwaf/meshwaf/internal/abi"
+)
+
+func main() {}
+
+func init() { abi.SetVMContext(&vmContext{}) }
+
+type vmContext struct{}
+
+func (*vmContext) OnVMStart(size int) bool {
+	cfg, err := abi.VMConfiguration.Bytes(0, size)
+	if err != nil {
+		abi.Logf(abi.LogLevelError, "reading VM configuration: %v", err)
+		return false
+	}
+	abi.Logf(abi.LogLevelInfo, "vm started with configuration %q", cfg)
+	return true
+}
+
+func (*vmContext) NewPluginContext(id uint32) abi.PluginContext { return &pluginContext{} }
+
+type pluginContext struct {
+	abi.DefaultPluginContext
+	requests, streamsDone, bodyBytes abi.Metric
+}
+
+func (p *pluginContext) OnPluginStart(size int) bool {
+	cfg, err := abi.PluginConfiguration.Bytes(0, size)
+	if err != nil {
+		abi.Logf(abi.LogLevelError, "reading plugin configuration: %v", err)
+		return false
+	}
+	if string(cfg) == "fail" {
+		abi.Log(abi.LogLevelError, `plugin configuration "fail" refused`)
+		return false
+	}
+	if p.requests, err = abi.DefineMetric(abi.MetricCounter, "abitest.requests_total"); err != nil {
+		abi.Logf(abi.LogLevelError, "%v", err)
+		return false
+	}
+	if p.streamsDone, err = abi.DefineMetric(abi.MetricCounter, "abitest.streams_done"); err != nil {
+		abi.Logf(abi.LogLevelError, "%v", err)
+		return false
+	}
+	if p.bodyBytes, err = abi.DefineMetric(abi.MetricHistogram, "abitest.request_body_bytes"); err != nil {
+		abi.Logf(abi.LogLevelError, "%v", err)
+		return false
+	}
+	abi.Logf(abi.LogLevelInfo, "plugin started with configuration %q", cfg)
+	return true
+}
+
+func (p *pluginContext) NewHTTPContext(id uint32) abi.HTTPContext {
+	return &httpContext{plugin: p, id: id}
+}
+
+type httpContext struct {
+	abi.DefaultHTTPContext
+	plugin      *pluginContext
+	id          uint32
+	action      string
+	requestBody int
+	props       string
+}
+
+func (h *httpContext) OnRequestHeaders(numHeaders int, endOfStream bool) abi.Action {
+	pairs, err := abi.RequestHeaders.Pairs()
+	must(err)
+	if len(pairs) != numHeaders {
+		abi.Logf(abi.LogLevelError, "host announced %d headers, map has %d", numHeaders, len(pairs))
+	}
+	h.action, _ = abi.RequestHeaders.Get("x-test-action")
+	path, err := abi.RequestHeaders.Get(":path")
+	must(err)
+	abi.Logf(abi.LogLevelInfo, "request %s action=%q headers=%d end_of_stream=%t", path, h.action, numHeaders, endOfStream)
+	must(h.plugin.requests.Increment(1))
+
+	must(abi.RequestHeaders.Add("x-abi-path", path))
+	must(abi.RequestHeaders.Replace("x-abi-replaced", "replaced"))
+	must(abi.RequestHeaders.Remove("x-remove-me"))
+	h.readProperties()
+
+	switch h.action {
+	case "local-reply":
+		must(abi.SendLocalResponse(abi.LocalResponse{
+			StatusCode: 418, Details: "abitest_teapot",
+			Headers: []abi.Header{{Name: "content-type", Value: "text/plain"}, {Name: "x-abi-local", Value: "yes"}},
+			Body:    []byte("teapot\n"), GRPCStatus: -1,
+		}))
+		return abi.ActionPause
+	case "panic":
+		panic("testplugin: panic requested")
+	case "exit":
+		os.Exit(3)
+	case "stack-overflow":
+		return abi.Action(recurse(1))
+	case "pause-headers":
+		return abi.ActionPause
+	}
+	return abi.ActionContinue
+}
+
+func recurse(n int) int {
+	var pad [256]byte
+	pad[n%256] = byte(n)
+	return recurse(n+1) + int(pad[0])
+}
+
+// readProperties records the properties the host offers, and checks an unknown one is
+// NotFound rather than a failure.
+func (h *httpContext) readProperties() {
+	var b strings.Builder
+	for _, path := range [][]string{
+		{"source", "address"}, {"destination", "address"}, {"request", "protocol"},
+		{"request", "id"}, {"request", "path"}, {"request", "host"}, {"plugin_name"}, {"plugin_root_id"},
+	} {
+		v, err := abi.PropertyString(path...)
+		if err != nil {
+			v = "error:" + err.Error()
+		}
+		fmt.Fprintf(&b, "%s=%s;", strings.Join(path, "."), v)
+	}
+	for _, path := range [][]string{{"source", "port"}, {"destination", "port"}} {
+		v, err := abi.PropertyInt(path...)
+		if err != nil {
+			fmt.Fprintf(&b, "%s=error:%v;", strings.Join(path, "."), err)
+			continue
+		}
+		fmt.Fprintf(&b, "%s=%d;", strings.Join(path, "."), v)
+	}
+	if _, err := abi.Property("no", "such", "property"); err == nil {
+		b.WriteString("unknown=found;")
+	} else {
+		fmt.Fprintf(&b, "unknown=%v;", err)
+	}
+	h.props = b.String()
+}
+
+func (h *httpContext) OnRequestBody(size int, endOfStream bool) abi.Action {
+	switch h.action {
+	case "pause-headers":
+		must(abi.ContinueStream(abi.StreamRequest))
+		return abi.ActionContinue
+	case "buffer-request-body":
+		if !endOfStream {
+			return abi.ActionPause
+		}
+		body, err := abi.RequestBody.Bytes(0, size)
+		must(err)
+		h.requestBody = len(body)
+		must(h.plugin.bodyBytes.Record(uint64(len(body))))
+		must(abi.RequestBody.Replace(bytes.ToUpper(body)))
+	}
+	return abi.ActionContinue
+}
+
+func (h *httpContext) OnRequestTrailers(n int) abi.Action {
+	pairs, err := abi.RequestTrailers.Pairs()
+	must(err)
+	abi.Logf(abi.LogLevelInfo, "request trailers: %d announced, %d read", n, len(pairs))
+	must(abi.RequestTrailers.Add("x-abi-trailer-seen", fmt.Sprint(len(pairs))))
+	return abi.ActionContinue
+}
+
+func (h *httpContext) OnResponseHeaders(numHeaders int, endOfStream bool) abi.Action {
+	status, err := abi.ResponseHeaders.Get(":status")
+	must(err)
+	must(abi.ResponseHeaders.Add("x-abi-props", h.props))
+	n, err := h.plugin.requests.Value()
+	must(err)
+	must(abi.ResponseHeaders.Add("x-abi-request-count", fmt.Sprint(n)))
+	must(abi.ResponseHeaders.Add("x-abi-upstream-status", status))
+	switch h.action {
+	case "response-header-reply":
+		must(abi.SendLocalResponse(abi.LocalResponse{
+			StatusCode: 403, Details: "abitest_response_headers",
+			Body: []byte("blocked at response headers\n"), GRPCStatus: -1,
+		}))
+		return abi.ActionPause
+	case "response-body-reply", "buffer-response-body":
+		if !endOfStream {
+			// Hold the headers until the body is seen, so a reply can still replace them.
+			return abi.ActionPause
+		}
+	}
+	return abi.ActionContinue
+}
+
+func (h *httpContext) OnResponseBody(size int, endOfStream bool) abi.Action {
+	switch h.action {
+	case "response-body-reply":
+		if !endOfStream {
+			return abi.ActionPause
+		}
+		must(abi.SendLocalResponse(abi.LocalResponse{
+			StatusCode: 403, Details: "abitest_response_body",
+			Body: []byte("blocked at response body\n"), GRPCStatus: -1,
+		}))
+		return abi.ActionPause
+	case "buffer-response-body":
+		if !endOfStream {
+			return abi.ActionPause
+		}
+		body, err := abi.ResponseBody.Bytes(0, size)
+		must(err)
+		must(abi.ResponseBody.Replace(bytes.ToUpper(body)))
+	}
+	return abi.ActionContinue
+}
+
+func (h *httpContext) OnStreamDone() {
+	must(h.plugin.streamsDone.Increment(1))
+	abi.Logf(abi.LogLevelInfo, "stream %d done", h.id)
+}
+
+// must turns a host-call failure into a panic, which the ABI layer turns into a failed-closed
+// stream and a critical log line naming it: a test then sees exactly which call failed.
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}

@@ -1,0 +1,212 @@
+// Package wasmbuild compiles a main package of this module into a Proxy-Wasm reactor module,
+// once per source state: the result is cached under build/cache by a hash of everything that
+// goes into it, so every test package of one `go test ./...` run (and the next run) shares one
+// compile of the ~30 MB plugin.
+package wasmbuild
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Tags are the build tags every meshwaf module is built with (see docs/build.md for why).
+var Tags = []string{"no_fs_access", "memoize_builders"}
+
+// Options say what to build.
+type Options struct {
+	// Package is the import path or ./-relative directory of a main package in this module.
+	Package string
+	// Output is where to write the module; empty means build/cache/<hash>.wasm.
+	Output string
+	// Tags replace the default Tags when non-nil.
+	Tags []string
+}
+
+// Build compiles opts.Package for wasip1 as a reactor and returns the module's path. The build
+// is skipped when a module built from identical inputs exists.
+func Build(opts Options) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	tags := opts.Tags
+	if tags == nil {
+		tags = Tags
+	}
+	sum, err := sourceHash(root, opts.Package, tags)
+	if err != nil {
+		return "", err
+	}
+	cacheDir := filepath.Join(root, "build", "cache")
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", err
+	}
+	cached := filepath.Join(cacheDir, sum+".wasm")
+
+	// Several test binaries start at once under `go test ./...`: a lock makes one of them
+	// build while the others wait for its result.
+	unlock, err := lockFile(filepath.Join(cacheDir, sum+".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
+	if _, err := os.Stat(cached); err != nil {
+		tmp := cached + ".tmp"
+		args := []string{"build", "-buildmode=c-shared", "-trimpath", "-o", tmp}
+		if len(tags) > 0 {
+			args = append(args, "-tags", strings.Join(tags, ","))
+		}
+		args = append(args, opts.Package)
+		cmd := exec.Command(goBinary(), args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp)
+			return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		if err := os.Rename(tmp, cached); err != nil {
+			return "", err
+		}
+	}
+	if opts.Output == "" {
+		return cached, nil
+	}
+	if err := copyFile(cached, opts.Output); err != nil {
+		return "", err
+	}
+	return opts.Output, nil
+}
+
+// ForTest builds pkg for a test, failing the test on a build error.
+func ForTest(tb testing.TB, pkg string) string {
+	tb.Helper()
+	path, err := Build(Options{Package: pkg})
+	if err != nil {
+		tb.Fatalf("building %s as wasm: %v", pkg, err)
+	}
+	return path
+}
+
+// ModuleRoot is the directory holding this module's go.mod.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			strings.Contains(string(data), "module github.com/meshwaf/meshwaf\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("wasmbuild: no meshwaf go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func goBinary() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+// sourceHash covers every input of the build: the Go sources and embedded files of the module
+// (all of them, since the set a package needs is what `go list -deps` would compute and the
+// module is small), go.mod/go.sum, the package, tags and the toolchain version.
+func sourceHash(root, pkg string, tags []string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "pkg=%s\ntags=%s\ngo=%s\n", pkg, strings.Join(tags, ","), runtime.Version())
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "build" || d.Name() == "testdata" || fileExists(filepath.Join(path, "go.mod"))) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		name := d.Name()
+		if strings.HasSuffix(name, "_test.go") {
+			return nil
+		}
+		if strings.HasSuffix(name, ".go") || strings.HasSuffix(name, ".conf") || name == "go.mod" || name == "go.sum" || strings.HasPrefix(rel, "rules"+string(filepath.Separator)) {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
