@@ -1,0 +1,107 @@
+package wasmhost
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// WASI instantiates the host module(s) that provide wasi_snapshot_preview1 into a runtime.
+// It is an option so a host profile can offer exactly the WASI set of a given Envoy release
+// (see docs hosts.md): a module importing anything outside it then fails to load, as in Envoy.
+type WASI func(ctx context.Context, r wazero.Runtime) error
+
+// FullWASI is wazero's complete wasi_snapshot_preview1, the default.
+func FullWASI(ctx context.Context, r wazero.Runtime) error {
+	_, err := wasi_snapshot_preview1.Instantiate(ctx, r)
+	return err
+}
+
+type moduleConfig struct {
+	cacheDir    string
+	wasi        WASI
+	memoryPages uint32
+}
+
+// Option configures Compile.
+type Option func(*moduleConfig)
+
+// WithCacheDir sets the directory of wazero's compilation cache; "" disables the disk cache.
+// The default is os.UserCacheDir()/meshwaf/wazero, so a second process skips compilation.
+func WithCacheDir(dir string) Option { return func(c *moduleConfig) { c.cacheDir = dir } }
+
+// WithWASI replaces the WASI implementation (default FullWASI).
+func WithWASI(w WASI) Option { return func(c *moduleConfig) { c.wasi = w } }
+
+// WithMemoryLimitPages caps each VM's linear memory (64 KiB pages); growing past it fails in
+// the guest instead of exhausting the host.
+func WithMemoryLimitPages(pages uint32) Option {
+	return func(c *moduleConfig) { c.memoryPages = pages }
+}
+
+func defaultModuleConfig() moduleConfig {
+	c := moduleConfig{wasi: FullWASI}
+	if dir, err := os.UserCacheDir(); err == nil {
+		c.cacheDir = filepath.Join(dir, "meshwaf", "wazero")
+	}
+	return c
+}
+
+type pluginConfig struct {
+	name         string
+	rootID       string
+	pluginConfig []byte
+	vmConfig     []byte
+	vms          int
+	logger       Logger
+	logLevel     LogLevel
+	bufferLimit  int
+}
+
+// PluginOption configures Module.NewPlugin.
+type PluginOption func(*pluginConfig)
+
+// WithPluginConfig is the plugin configuration (Envoy's plugin_config / Istio's pluginConfig),
+// read by the guest in proxy_on_configure.
+func WithPluginConfig(b []byte) PluginOption {
+	return func(c *pluginConfig) { c.pluginConfig = append([]byte(nil), b...) }
+}
+
+// WithVMConfig is the VM configuration, read by the guest in proxy_on_vm_start.
+func WithVMConfig(b []byte) PluginOption {
+	return func(c *pluginConfig) { c.vmConfig = append([]byte(nil), b...) }
+}
+
+// WithPluginName sets the plugin_name property (default "meshwaf").
+func WithPluginName(name string) PluginOption { return func(c *pluginConfig) { c.name = name } }
+
+// WithRootID sets the plugin_root_id property (default "").
+func WithRootID(id string) PluginOption { return func(c *pluginConfig) { c.rootID = id } }
+
+// WithVMs sets how many VMs serve the plugin (Envoy: one per worker thread; default 1).
+func WithVMs(n int) PluginOption { return func(c *pluginConfig) { c.vms = n } }
+
+// WithLogger receives the plugin's log (default: discarded).
+func WithLogger(l Logger) PluginOption { return func(c *pluginConfig) { c.logger = l } }
+
+// WithLogLevel is the level reported by proxy_get_log_level; messages below it are dropped,
+// as Envoy drops them (default info, Envoy's default).
+func WithLogLevel(l LogLevel) PluginOption { return func(c *pluginConfig) { c.logLevel = l } }
+
+// WithBufferLimit bounds the body a plugin may buffer per direction; past it Envoy answers
+// 413 (request) or 500 (response). Default 1 MiB, Envoy's per-connection buffer limit;
+// 0 or less means unlimited.
+func WithBufferLimit(n int) PluginOption { return func(c *pluginConfig) { c.bufferLimit = n } }
+
+func defaultPluginConfig() pluginConfig {
+	return pluginConfig{
+		name:        "meshwaf",
+		vms:         1,
+		logger:      func(LogLevel, string) {},
+		logLevel:    LogInfo,
+		bufferLimit: 1 << 20,
+	}
+}

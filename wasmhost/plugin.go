@@ -1,0 +1,136 @@
+package wasmhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ErrClosed is returned by a Plugin used after Close.
+var ErrClosed = errors.New("wasmhost: plugin closed")
+
+// Plugin is one plugin configuration served by a pool of VMs of a Module, as Envoy runs a
+// filter configuration on one VM per worker. Each VM serves one stream at a time; a stream
+// keeps its VM from NewStream to Close. Safe for concurrent use.
+type Plugin struct {
+	module  *Module
+	cfg     pluginConfig
+	metrics *metricRegistry
+	vms     []*vm
+	free    chan *vm
+	done    chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewPlugin starts the plugin's VMs (instantiate, _initialize, root context, vm_start,
+// configure). A configuration the plugin rejects is an error carrying its error log.
+func (m *Module) NewPlugin(ctx context.Context, opts ...PluginOption) (*Plugin, error) {
+	cfg := defaultPluginConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.vms < 1 {
+		return nil, fmt.Errorf("wasmhost: WithVMs(%d): need at least one VM", cfg.vms)
+	}
+	if cfg.logger == nil {
+		cfg.logger = func(LogLevel, string) {}
+	}
+	p := &Plugin{
+		module:  m,
+		cfg:     cfg,
+		metrics: newMetricRegistry(),
+		free:    make(chan *vm, cfg.vms),
+		done:    make(chan struct{}),
+	}
+	errs := make([]error, cfg.vms)
+	var wg sync.WaitGroup
+	for i := range cfg.vms {
+		v := newVM(p)
+		p.vms = append(p.vms, v)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := v.start(ctx); err != nil {
+				errs[i] = fmt.Errorf("VM %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, v := range p.vms {
+			v.discard()
+		}
+		return nil, err
+	}
+	for _, v := range p.vms {
+		p.free <- v
+	}
+	return p, nil
+}
+
+// NewStream creates an HTTP stream context on a free VM, waiting for one if all are busy.
+// A VM that failed earlier is rebuilt first. The stream must be closed to free the VM.
+func (p *Plugin) NewStream(ctx context.Context, info StreamInfo) (*Stream, error) {
+	var v *vm
+	select {
+	case <-p.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wasmhost: wait for a free VM: %w", ctx.Err())
+	case v = <-p.free:
+	}
+	select {
+	case <-p.done:
+		p.free <- v
+		return nil, ErrClosed
+	default:
+	}
+	if !v.alive() {
+		if err := v.start(ctx); err != nil {
+			v.discard()
+			p.free <- v
+			return nil, fmt.Errorf("wasmhost: rebuild failed VM: %w", err)
+		}
+	}
+	s, err := v.newStream(info, func() { p.free <- v })
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Metrics returns a snapshot of the metrics the plugin defined, shared by all its VMs.
+func (p *Plugin) Metrics() Metrics { return p.metrics.snapshot() }
+
+// Close waits for streams in flight (until ctx ends), ends each VM's root context
+// (proxy_on_done, proxy_on_delete, as Envoy does when it tears a plugin down) and frees the
+// instances. The Module stays usable.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		close(p.done)
+		var errs []error
+	loop:
+		for range p.vms {
+			select {
+			case v := <-p.free:
+				if v.alive() {
+					if _, err := v.callBool("proxy_on_done", v.fn.done, v.root, rootContextID); err != nil {
+						errs = append(errs, err)
+					} else if _, err := v.call("proxy_on_delete", v.fn.delete, v.root, rootContextID); err != nil {
+						errs = append(errs, err)
+					}
+				}
+				v.discard()
+			case <-ctx.Done():
+				errs = append(errs, fmt.Errorf("wasmhost: close plugin with streams in flight: %w", ctx.Err()))
+				break loop
+			}
+		}
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}
