@@ -70,17 +70,3 @@ func newTestPlugin(t *testing.T, opts ...wasmhost.PluginOption) (*wasmhost.Plugi
 	return p, rec
 }
 
-func TestSmoke(t *testing.T) {
-	p, rec := newTestPlugin(t)
-	s, err := p.NewStream(context.Background(), wasmhost.StreamInfo{SourceAddress: "10.0.0.1:1234"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := s.RequestHeaders(wasmhost.Headers{{":method", "GET"}, {":path", "/x"}, {":authority", "a"}, {":scheme", "http"}}, true)
-	t.Logf("step %+v err %v", st, err)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("log %q", rec.all())
-	t.Logf("metrics %+v", p.Metrics())
-}
