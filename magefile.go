@@ -1,0 +1,206 @@
+//go:build mage
+
+// The project's tasks. Run them with `go run mage.go TARGET` (no mage install needed);
+// `go run mage.go -l` lists them.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/meshwaf/meshwaf/internal/wasmbuild"
+)
+
+const (
+	// pluginPkg is the root main package: the wasip1 entry point of meshwaf.wasm.
+	pluginPkg = "github.com/meshwaf/meshwaf"
+	// wasmOut is where Build writes the plugin; the runner loads it from there by default.
+	wasmOut = "build/meshwaf.wasm"
+	// testTimeout bounds one test binary. The slowest today build and drive the full plugin
+	// (1–2 min for a cold build); the FTW suite will need more, not the 10 min default.
+	testTimeout = "30m"
+)
+
+// wasmEntryPoints are the main packages compiled to wasm; Lint vets everything they import
+// from this module as wasip1 code.
+var wasmEntryPoints = []string{pluginPkg, "github.com/meshwaf/meshwaf/internal/abitest/testplugin"}
+
+// Build compiles the plugin to build/meshwaf.wasm (cached by source hash, see docs/build.md).
+func Build() error {
+	root, err := wasmbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(root, wasmOut)
+	path, err := wasmbuild.Build(wasmbuild.Options{Package: pluginPkg, Output: out})
+	if err != nil {
+		return fmt.Errorf("building %s: %w", pluginPkg, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: %.1f MiB (tags %s)\n", wasmOut, float64(st.Size())/(1<<20), strings.Join(wasmbuild.Tags, ","))
+	return nil
+}
+
+// Run builds the plugin and serves it with the local runner; flags come from MESHWAF_ARGS.
+//
+// Example: MESHWAF_ARGS="--listen 127.0.0.1:9090 --upstream http://localhost:3000" go run mage.go run
+// MESHWAF_ARGS is split on white space (no shell quoting); --module defaults to the build.
+func Run(ctx context.Context) error {
+	mg.CtxDeps(ctx, Build)
+	args := append([]string{"run", "./cmd/meshwaf"}, strings.Fields(os.Getenv("MESHWAF_ARGS"))...)
+	return goCmd(ctx, nil, args...)
+}
+
+// Test runs every test of the module (go test ./...); it builds the wasm it needs itself.
+func Test(ctx context.Context) error {
+	args := []string{"test", "-timeout", testTimeout}
+	if os.Getenv("CI") == "true" {
+		// On CI the cache is cold anyway; a fresh run also catches tests that pass only cached.
+		args = append(args, "-count=1")
+	}
+	return goCmd(ctx, nil, append(args, "./...")...)
+}
+
+// Lint fails on a gofmt diff or a go vet finding, native or in the wasm code (wasip1).
+//
+// The wasm pass vets the packages compiled into the modules with GOOS=wasip1 GOARCH=wasm and
+// the plugin's build tags, so the wasip1-only files (exports, host imports) are vetted too.
+func Lint(ctx context.Context) error {
+	var errs []error
+	if err := gofmtCheck(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := goCmd(ctx, nil, "vet", "./..."); err != nil {
+		errs = append(errs, fmt.Errorf("go vet: %w", err))
+	}
+	if err := vetWasm(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("go vet (wasip1): %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Clean removes build/ (the plugin and the wasm build cache).
+func Clean() error {
+	root, err := wasmbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(root, "build"))
+}
+
+// gofmtCheck lists every Go file whose formatting differs from gofmt's, nested modules
+// included, and fails if there is one.
+func gofmtCheck(ctx context.Context) error {
+	var files []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "build" || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".go") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "gofmt", append([]string{"-l"}, files...)...)
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("gofmt: %w", err)
+	}
+	if out.Len() > 0 {
+		return fmt.Errorf("files not gofmt-formatted (run gofmt -w):\n%s", out.String())
+	}
+	return nil
+}
+
+// vetWasm vets, for wasip1, the non-test files of every package of this module that a wasm
+// entry point imports. Test files are left out on purpose: they run natively and may use the
+// host side (wazero, wasmbuild), which does not build for wasip1; native vet covers them.
+func vetWasm(ctx context.Context) error {
+	env := []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"}
+	tags := strings.Join(wasmbuild.Tags, ",")
+	var list bytes.Buffer
+	args := append([]string{"list", "-e", "-deps", "-tags", tags,
+		"-f", `{{if and (not .Standard) (eq .Module.Path "github.com/meshwaf/meshwaf")}}{{.Dir}}{{"\t"}}{{join .GoFiles " "}}{{"\t"}}{{.Error}}{{end}}`},
+		wasmEntryPoints...)
+	cmd := exec.CommandContext(ctx, goBin(), args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(os.Environ(), env...), &list, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go list: %w", err)
+	}
+	var errs []error
+	vetted := 0
+	for _, line := range strings.Split(strings.TrimSpace(list.String()), "\n") {
+		dir, rest, _ := strings.Cut(line, "\t")
+		files, listErr, _ := strings.Cut(rest, "\t")
+		if dir == "" || files == "" {
+			// An entry point that does not exist yet (the plugin is being written) has no
+			// files; anything else that fails to load is reported by vet below.
+			if listErr != "" && listErr != "<nil>" {
+				fmt.Fprintf(os.Stderr, "lint: skipping %s for wasip1: %s\n", dir, listErr)
+			}
+			continue
+		}
+		vetArgs := append([]string{"vet", "-tags", tags}, strings.Fields(files)...)
+		vc := exec.CommandContext(ctx, goBin(), vetArgs...)
+		vc.Dir, vc.Env, vc.Stdout, vc.Stderr = dir, append(os.Environ(), env...), os.Stdout, os.Stderr
+		if err := vc.Run(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", dir, err))
+		}
+		vetted++
+	}
+	if vetted == 0 {
+		return errors.New("no packages found to vet for wasip1")
+	}
+	return errors.Join(errs...)
+}
+
+// goCmd runs the go command of the toolchain running mage, its output going to the terminal.
+func goCmd(ctx context.Context, env []string, args ...string) error {
+	if mg.Verbose() {
+		fmt.Println("exec: go", strings.Join(args, " "))
+	}
+	cmd := exec.CommandContext(ctx, goBin(), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s: %w", args[0], err)
+	}
+	return nil
+}
+
+// goBin prefers the go binary mage itself was started with (GOROOT), like wasmbuild does.
+func goBin() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
+			return p
+		}
+	}
+	return "go"
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
