@@ -353,7 +353,8 @@ func (ex *exchange) responseStep(st Step, err error) bool {
 		for _, kv := range st.Trailers {
 			w.Header().Add(http.TrailerPrefix+kv[0], kv[1])
 		}
-	} else {
+	} else if len(st.Body) > 0 || st.Headers != nil {
+		// Stream what was released; flushing earlier would send headers the plugin holds.
 		_ = http.NewResponseController(w).Flush()
 	}
 	return false
