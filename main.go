@@ -1,0 +1,14 @@
+// Command meshwaf is the WAF as a Proxy-Wasm module. Build it as a wasip1 reactor:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -tags no_fs_access,memoize_builders -o meshwaf.wasm .
+package main
+
+import (
+	"github.com/meshwaf/meshwaf/internal/abi"
+	"github.com/meshwaf/meshwaf/wasmplugin"
+)
+
+func main() {}
+
+// A reactor runs init in _initialize, before the host's first callback.
+func init() { abi.SetVMContext(wasmplugin.NewVM()) }

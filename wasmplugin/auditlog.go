@@ -1,0 +1,50 @@
+package wasmplugin
+
+import (
+	"github.com/corazawaf/coraza/v3/experimental/plugins"
+	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
+
+	"github.com/meshwaf/meshwaf/internal/abi"
+)
+
+// A Wasm module has no files, sockets or syslog, so every audit log goes to the proxy log:
+// "SecAuditLogType Proxy" says so explicitly, and the file-based types users already write
+// (Serial, Concurrent) are redirected there instead of failing. Formats (SecAuditLogFormat
+// JSON, Native, …) are Coraza's own.
+func init() {
+	plugins.RegisterAuditLogWriter("proxy", func() plugintypes.AuditLogWriter { return &auditWriter{always: true} })
+	plugins.RegisterAuditLogWriter("serial", func() plugintypes.AuditLogWriter { return &auditWriter{} })
+	plugins.RegisterAuditLogWriter("concurrent", func() plugintypes.AuditLogWriter { return &auditWriter{} })
+}
+
+// auditSink is where audit entries go; replaced only by tests.
+var auditSink logSink = abi.Log
+
+type auditWriter struct {
+	// always writes even without a SecAuditLog target; the file-based types keep Coraza's
+	// rule that no target means no audit log.
+	always    bool
+	formatter plugintypes.AuditLogFormatter
+}
+
+func (w *auditWriter) Init(c plugintypes.AuditLogConfig) error {
+	if c.Target == "" && !w.always {
+		return nil
+	}
+	w.formatter = c.Formatter
+	return nil
+}
+
+func (w *auditWriter) Write(al plugintypes.AuditLog) error {
+	if w.formatter == nil {
+		return nil
+	}
+	b, err := w.formatter.Format(al)
+	if err != nil || len(b) == 0 {
+		return err
+	}
+	auditSink(abi.LogLevelInfo, string(b))
+	return nil
+}
+
+func (w *auditWriter) Close() error { return nil }

@@ -1,0 +1,194 @@
+package wasmplugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Config is the plugin configuration, parsed and validated once by ParseConfig and not
+// changed afterwards. Its JSON keys are the ones users of the Coraza proxy-wasm filter write,
+// with the same meaning, so switching filters only means changing the module.
+type Config struct {
+	// DirectiveSets maps a name to its directive lines (directives_map).
+	DirectiveSets map[string][]string
+	// Default names the set for authorities without their own; empty for none.
+	Default string
+	// Authorities maps an authority, host or "*.suffix" pattern to a set name.
+	Authorities map[string]string
+	// MetricLabels are added to every metric name, keys and values as given.
+	MetricLabels map[string]string
+	// Warnings are things the plugin logs at start-up without refusing the configuration.
+	Warnings []string
+}
+
+// ConfigError says which part of the configuration is wrong: the key, and for a directive set
+// its name, and for a directive its line (1-based index in the list) and directive name.
+type ConfigError struct {
+	Key       string
+	Set       string
+	Line      int
+	Directive string
+	Err       error
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Key)
+	if e.Set != "" {
+		fmt.Fprintf(&b, "[%q]", e.Set)
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, " line %d", e.Line)
+	}
+	if e.Directive != "" {
+		fmt.Fprintf(&b, " (%s)", e.Directive)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Configuration keys.
+const (
+	keyDirectivesMap    = "directives_map"
+	keyDefault          = "default_directives"
+	keyPerAuthority     = "per_authority_directives"
+	keyMetricLabels     = "metric_labels"
+	keyRules            = "rules"
+	deprecatedRulesName = "default"
+)
+
+var (
+	errNotObject   = errors.New("must be a JSON object")
+	errEmptyConfig = errors.New("plugin configuration is empty: it needs at least directives_map")
+	errNoSets      = errors.New("no directive sets: the map is empty")
+	errUnknownSet  = errors.New("names no entry of directives_map")
+	errReserved    = errors.New("is a tag meshwaf sets itself")
+)
+
+// ParseConfig parses and validates the plugin configuration JSON. It is pure: checking that
+// the directives compile is the WAF builder's job.
+func ParseConfig(data []byte) (*Config, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, &ConfigError{Key: "configuration", Err: errEmptyConfig}
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, &ConfigError{Key: "configuration", Err: fmt.Errorf("invalid JSON: %w", err)}
+	}
+	if top == nil {
+		return nil, &ConfigError{Key: "configuration", Err: errNotObject}
+	}
+	cfg := &Config{}
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		switch k {
+		case keyDirectivesMap, keyDefault, keyPerAuthority, keyMetricLabels, keyRules:
+		default:
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("unknown configuration key %q ignored", k))
+		}
+	}
+
+	if err := decode(top, keyDirectivesMap, &cfg.DirectiveSets); err != nil {
+		return nil, err
+	}
+	var rules []string
+	if err := decode(top, keyRules, &rules); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(cfg.DirectiveSets) == 0 && rules != nil:
+		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%q is deprecated: use %q and %q", keyRules, keyDirectivesMap, keyDefault))
+		cfg.DirectiveSets = map[string][]string{deprecatedRulesName: rules}
+		cfg.Default = deprecatedRulesName
+	case rules != nil:
+		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%q is deprecated and ignored when %q is set", keyRules, keyDirectivesMap))
+	}
+	if len(cfg.DirectiveSets) == 0 {
+		return nil, &ConfigError{Key: keyDirectivesMap, Err: errNoSets}
+	}
+
+	var def *string
+	if err := decode(top, keyDefault, &def); err != nil {
+		return nil, err
+	}
+	if def != nil {
+		if _, ok := cfg.DirectiveSets[*def]; !ok {
+			return nil, &ConfigError{Key: keyDefault, Err: fmt.Errorf("%q %w", *def, errUnknownSet)}
+		}
+		cfg.Default = *def
+	}
+
+	var perAuthority map[string]string
+	if err := decode(top, keyPerAuthority, &perAuthority); err != nil {
+		return nil, err
+	}
+	cfg.Authorities = make(map[string]string, len(perAuthority))
+	for _, a := range slices.Sorted(maps.Keys(perAuthority)) {
+		set := perAuthority[a]
+		if _, ok := cfg.DirectiveSets[set]; !ok {
+			return nil, &ConfigError{Key: keyPerAuthority, Set: a, Err: fmt.Errorf("%q %w", set, errUnknownSet)}
+		}
+		pattern, err := authorityPattern(a)
+		if err != nil {
+			return nil, &ConfigError{Key: keyPerAuthority, Set: a, Err: err}
+		}
+		cfg.Authorities[pattern] = set
+	}
+	if cfg.Default == "" {
+		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("no %q: requests for authorities not in %q pass uninspected", keyDefault, keyPerAuthority))
+	}
+
+	if err := decode(top, keyMetricLabels, &cfg.MetricLabels); err != nil {
+		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.MetricLabels)) {
+		if slices.Contains(reservedTags, sanitizeTagKey(k)) {
+			return nil, &ConfigError{Key: keyMetricLabels, Set: k, Err: fmt.Errorf("label %q %w", k, errReserved)}
+		}
+		if sanitizeTagKey(k) == "" {
+			return nil, &ConfigError{Key: keyMetricLabels, Set: k, Err: errors.New("label name has no letter or digit")}
+		}
+	}
+	return cfg, nil
+}
+
+// decode unmarshals top[key] into v when present, naming the key and the expected type on a
+// mismatch.
+func decode(top map[string]json.RawMessage, key string, v any) error {
+	raw, ok := top[key]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return &ConfigError{Key: key, Err: fmt.Errorf("want %s, got a JSON %s: %w", expected(key), te.Value, err)}
+		}
+		return &ConfigError{Key: key, Err: err}
+	}
+	return nil
+}
+
+func expected(key string) string {
+	switch key {
+	case keyDirectivesMap:
+		return "an object of directive-set name to list of directive strings"
+	case keyDefault:
+		return "a string naming a directive set"
+	case keyPerAuthority:
+		return "an object of authority to directive-set name"
+	case keyMetricLabels:
+		return "an object of string to string"
+	case keyRules:
+		return "a list of directive strings"
+	}
+	return "another type"
+}

@@ -1,0 +1,146 @@
+package wasmplugin
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseConfigAccepts(t *testing.T) {
+	tests := []struct {
+		name     string
+		json     string
+		check    func(t *testing.T, c *Config)
+		warnings []string
+	}{
+		{
+			name: "directives_map_with_default_and_authorities",
+			json: `{"directives_map":{"a":["SecRuleEngine On"],"b":[]},"default_directives":"a",
+				"per_authority_directives":{"API.example.com":"b","*.internal":"a"},"metric_labels":{"owner":"team-a"}}`,
+			check: func(t *testing.T, c *Config) {
+				if c.Default != "a" || c.Authorities["api.example.com"] != "b" || c.Authorities["*.internal"] != "a" {
+					t.Fatalf("got %+v", c)
+				}
+				if c.MetricLabels["owner"] != "team-a" {
+					t.Fatalf("labels %v", c.MetricLabels)
+				}
+			},
+		},
+		{
+			name: "deprecated_rules_become_the_default_set",
+			json: `{"rules":["SecRuleEngine On"]}`,
+			check: func(t *testing.T, c *Config) {
+				if c.Default != "default" || len(c.DirectiveSets["default"]) != 1 {
+					t.Fatalf("got %+v", c)
+				}
+			},
+			warnings: []string{`"rules" is deprecated`},
+		},
+		{
+			name:     "deprecated_rules_ignored_next_to_directives_map",
+			json:     `{"directives_map":{"a":[]},"default_directives":"a","rules":["x"]}`,
+			warnings: []string{`"rules" is deprecated and ignored`},
+		},
+		{
+			name:     "unknown_key_warns_with_its_name",
+			json:     `{"directives_map":{"a":[]},"default_directives":"a","directive_map":{}}`,
+			warnings: []string{`unknown configuration key "directive_map"`},
+		},
+		{
+			name:     "no_default_warns",
+			json:     `{"directives_map":{"a":[]},"per_authority_directives":{"x":"a"}}`,
+			warnings: []string{`no "default_directives"`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.json))
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			if tc.check != nil {
+				tc.check(t, c)
+			}
+			for _, w := range tc.warnings {
+				if !slices.ContainsFunc(c.Warnings, func(s string) bool { return strings.Contains(s, w) }) {
+					t.Errorf("warnings %q lack %q", c.Warnings, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseConfigRefuses(t *testing.T) {
+	tests := []struct {
+		name, json, want string
+	}{
+		{"empty_configuration", ``, "configuration: plugin configuration is empty"},
+		{"invalid_json", `{"directives_map":`, "configuration: invalid JSON"},
+		{"not_an_object", `[1]`, "configuration: invalid JSON"},
+		{"empty_map", `{"directives_map":{}}`, "directives_map: no directive sets"},
+		{"no_map_at_all", `{"default_directives":"a"}`, "directives_map: no directive sets"},
+		{"map_wrong_type", `{"directives_map":{"a":"SecRuleEngine On"}}`, "directives_map: want an object of directive-set name to list of directive strings, got a JSON string"},
+		{"default_wrong_type", `{"directives_map":{"a":[]},"default_directives":["a"]}`, "default_directives: want a string"},
+		{"unknown_default", `{"directives_map":{"a":[]},"default_directives":"b"}`, `default_directives: "b" names no entry of directives_map`},
+		{"unknown_authority_target", `{"directives_map":{"a":[]},"per_authority_directives":{"x.com":"b"}}`, `per_authority_directives["x.com"]: "b" names no entry of directives_map`},
+		{"bad_wildcard", `{"directives_map":{"a":[]},"per_authority_directives":{"x.*.com":"a"}}`, `per_authority_directives["x.*.com"]: authority "x.*.com": a wildcard`},
+		{"labels_wrong_type", `{"directives_map":{"a":[]},"metric_labels":{"a":1}}`, "metric_labels: want an object of string to string, got a JSON number"},
+		{"reserved_label", `{"directives_map":{"a":[]},"metric_labels":{"authority":"x"}}`, `metric_labels["authority"]: label "authority" is a tag meshwaf sets itself`},
+		{"rules_wrong_type", `{"rules":"SecRuleEngine On"}`, "rules: want a list of directive strings"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.json))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T is no *ConfigError: %v", err, err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("error\n  %v\nwant prefix\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRouterOrder(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"directives_map":{"exact":[],"host":[],"wild":[],"deep":[],"def":[]},
+		"default_directives":"def",
+		"per_authority_directives":{"a.example.com:8443":"exact","a.example.com":"host","*.example.com":"wild","*.b.example.com":"deep","[::1]":"host"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRouter(cfg)
+	tests := []struct{ authority, want string }{
+		{"a.example.com:8443", "exact"},
+		{"A.Example.com:8443", "exact"},
+		{"a.example.com:8080", "host"},
+		{"a.example.com", "host"},
+		{"x.example.com", "wild"},
+		{"x.example.com:9000", "wild"},
+		{"c.b.example.com", "deep"},
+		{"example.com", "def"},
+		{"other.org", "def"},
+		{"[::1]:8080", "host"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.authority, func(t *testing.T) {
+			if got, ok := r.route(tc.authority); !ok || got != tc.want {
+				t.Fatalf("route(%q) = %q, %t; want %q", tc.authority, got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestRouterWithoutDefaultPasses(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"directives_map":{"a":[]},"per_authority_directives":{"x.com":"a"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set, ok := newRouter(cfg).route("y.com"); ok {
+		t.Fatalf("route(y.com) = %q, want none", set)
+	}
+}

@@ -1,0 +1,146 @@
+package wasmplugin
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/corazawaf/coraza/v3/types"
+
+	"github.com/meshwaf/meshwaf/internal/abi"
+)
+
+// Metric names carry their labels as "_key=value" pairs after a fixed stem, for example
+//
+//	waf_filter.tx.interruptions_ruleid=942100_phase=request-body_authority=api.example.com-8080
+//
+// Envoy turns them into tagged stats with the stats_tags regexes in statstags.json. Values are
+// sanitised to [a-z0-9.-]: "_" separates pairs and "=" opens a value, so neither may appear in
+// one, and a ':' (a port, an IPv6 address) becomes '-'. Phase names use '-' for the same reason:
+// the Coraza filter's "http_request_body" broke extraction at its first '_'.
+const (
+	metricTxTotal       = "waf_filter.tx.total"
+	metricInterruptions = "waf_filter.tx.interruptions"
+	metricMatchedRules  = "waf_filter.tx.matched_rules"
+)
+
+// Tags meshwaf sets itself; metric_labels may not reuse them.
+var reservedTags = []string{"ruleid", "phase", "authority", "category"}
+
+// label is one "_key=value" pair of a metric name.
+type label struct{ key, value string }
+
+// metricName builds stem followed by the labels, each sanitised.
+func metricName(stem string, labels ...label) string {
+	var b strings.Builder
+	b.WriteString(stem)
+	for _, l := range labels {
+		b.WriteByte('_')
+		b.WriteString(sanitizeTagKey(l.key))
+		b.WriteByte('=')
+		b.WriteString(sanitizeTagValue(l.value))
+	}
+	return b.String()
+}
+
+// sanitizeTagKey keeps lower-case letters and digits: a key is matched literally by its regex.
+func sanitizeTagKey(k string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(k) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// sanitizeTagValue maps a value into [a-z0-9.-]; an empty value becomes "none" so every tag
+// is present in every name of a family.
+func sanitizeTagValue(v string) string {
+	if v == "" {
+		return "none"
+	}
+	b := []byte(strings.ToLower(v))
+	for i, c := range b {
+		if !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// phaseName is the phase label: Coraza's phase numbers named for what they inspect.
+func phaseName(p types.RulePhase) string {
+	switch p {
+	case types.PhaseRequestHeaders:
+		return "request-headers"
+	case types.PhaseRequestBody:
+		return "request-body"
+	case types.PhaseResponseHeaders:
+		return "response-headers"
+	case types.PhaseResponseBody:
+		return "response-body"
+	case types.PhaseLogging:
+		return "logging"
+	}
+	return "unknown"
+}
+
+// attackCategory is the CRS category of a rule from its "attack-*" tag, or "".
+func attackCategory(tags []string) string {
+	for _, t := range tags {
+		if c, ok := strings.CutPrefix(t, "attack-"); ok && c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// metrics defines each counter once per plugin and caches it by name: defining is a host call,
+// and the set of names is bounded by rules × phases × authorities.
+type metrics struct {
+	labels  []label
+	define  func(name string) (counter, error)
+	byName  map[string]counter
+	onError func(error)
+}
+
+type counter interface{ Increment(int64) error }
+
+func newMetrics(userLabels map[string]string, define func(string) (counter, error), onError func(error)) *metrics {
+	m := &metrics{define: define, byName: map[string]counter{}, onError: onError}
+	for _, k := range slices.Sorted(maps.Keys(userLabels)) {
+		m.labels = append(m.labels, label{k, userLabels[k]})
+	}
+	return m
+}
+
+func abiCounter(name string) (counter, error) { return abi.DefineMetric(abi.MetricCounter, name) }
+
+func (m *metrics) inc(stem string, labels ...label) {
+	name := metricName(stem, append(labels, m.labels...)...)
+	c, ok := m.byName[name]
+	if !ok {
+		var err error
+		if c, err = m.define(name); err != nil {
+			m.onError(err)
+			return
+		}
+		m.byName[name] = c
+	}
+	if err := c.Increment(1); err != nil {
+		m.onError(err)
+	}
+}
+
+func (m *metrics) transaction() { m.inc(metricTxTotal) }
+
+func (m *metrics) interruption(ruleID int, phase types.RulePhase, authority string) {
+	m.inc(metricInterruptions,
+		label{"ruleid", strconv.Itoa(ruleID)}, label{"phase", phaseName(phase)}, label{"authority", authority})
+}
+
+func (m *metrics) matchedRule(category, authority string) {
+	m.inc(metricMatchedRules, label{"category", category}, label{"authority", authority})
+}

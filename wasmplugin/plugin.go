@@ -1,0 +1,104 @@
+// Package wasmplugin is meshwaf's WAF: it reads the plugin configuration, compiles one Coraza
+// WAF per directive set, picks the WAF of each request by its authority, feeds Coraza the
+// request and response as they stream through the proxy, and answers interruptions with local
+// replies. It uses the typed API of internal/abi and never touches the ABI's raw memory.
+package wasmplugin
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/types"
+
+	"github.com/meshwaf/meshwaf/internal/abi"
+	"github.com/meshwaf/meshwaf/rules"
+)
+
+// NewVM returns the VM context to register with abi.SetVMContext.
+func NewVM() abi.VMContext { return vm{} }
+
+type vm struct{}
+
+func (vm) OnVMStart(int) bool { return true }
+
+func (vm) NewPluginContext(uint32) abi.PluginContext { return &plugin{sink: abi.Log} }
+
+// plugin is one plugin configuration: its WAFs, router and metrics, all built in
+// OnPluginStart and read-only afterwards.
+type plugin struct {
+	abi.DefaultPluginContext
+	sink    logSink
+	router  *router
+	wafs    wafs
+	metrics *metrics
+}
+
+var (
+	_ abi.PluginContext = (*plugin)(nil)
+	_ abi.HTTPContext   = (*stream)(nil)
+)
+
+func (p *plugin) OnPluginStart(size int) bool {
+	data, err := abi.PluginConfiguration.Bytes(0, size)
+	if err != nil && !errors.Is(err, abi.ErrNotFound) && !errors.Is(err, abi.ErrEmpty) {
+		p.sink(abi.LogLevelError, fmt.Sprintf("meshwaf: reading plugin configuration: %v", err))
+		return false
+	}
+	if err := p.configure(data); err != nil {
+		// One line, naming the key, set, line and directive: what the operator must fix.
+		p.sink(abi.LogLevelError, "meshwaf: plugin configuration refused: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// configure parses the configuration and builds everything a stream needs.
+func (p *plugin) configure(data []byte) error {
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return err
+	}
+	built, warnings, err := buildWAFs(cfg, buildOptions{
+		root:         rules.FS(),
+		sink:         p.sink,
+		onMatch:      matchedRuleLogger(p.sink),
+		deprecatedFn: rules.Deprecated,
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range append(cfg.Warnings, warnings...) {
+		warnf(p.sink, "%s", w)
+	}
+	p.router = newRouter(cfg)
+	p.wafs = built
+	p.metrics = newMetrics(cfg.MetricLabels, abiCounter, func(err error) {
+		p.sink(abi.LogLevelWarn, "meshwaf: metric: "+err.Error())
+	})
+	if len(cfg.MetricLabels) > 0 {
+		p.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: metric_labels need these Envoy stats_tags: %v", StatsTags(cfg.MetricLabels)))
+	}
+	p.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: started with %d directive set(s)", len(built)))
+	return nil
+}
+
+func (p *plugin) NewHTTPContext(uint32) abi.HTTPContext { return &stream{p: p} }
+
+// wafFor returns the WAF for an authority, or nil when no set applies.
+func (p *plugin) wafFor(authority string) coraza.WAF {
+	set, ok := p.router.route(authority)
+	if !ok {
+		return nil
+	}
+	return p.wafs[set]
+}
+
+// countMatches counts the matched rules of a finished transaction by CRS attack category.
+func (p *plugin) countMatches(tx types.Transaction, authority string) {
+	for _, mr := range tx.MatchedRules() {
+		if c := attackCategory(mr.Rule().Tags()); c != "" {
+			p.metrics.matchedRule(c, authority)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package wasmplugin
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/types"
+
+	"github.com/meshwaf/meshwaf/internal/abi"
+)
+
+// wafs holds one Coraza WAF per directive set: each set is compiled once and shared by every
+// authority that names it.
+type wafs map[string]coraza.WAF
+
+// buildOptions are what a WAF needs besides its directives.
+type buildOptions struct {
+	root         fs.FS
+	sink         logSink
+	onMatch      func(types.MatchedRule)
+	deprecatedFn func(include string) (replacement string, deprecated bool)
+}
+
+// buildWAFs compiles every directive set of cfg, returning the first failure as a
+// *ConfigError naming the set, the line and the directive, and warnings for deprecated
+// includes.
+func buildWAFs(cfg *Config, opts buildOptions) (wafs, []string, error) {
+	out := wafs{}
+	var warnings []string
+	for _, name := range slices.Sorted(maps.Keys(cfg.DirectiveSets)) {
+		lines := cfg.DirectiveSets[name]
+		w, err := checkIncludes(name, lines, opts)
+		warnings = append(warnings, w...)
+		if err != nil {
+			return nil, warnings, err
+		}
+		waf, err := newWAF(name, lines, opts)
+		if err != nil {
+			return nil, warnings, err
+		}
+		out[name] = waf
+	}
+	return out, warnings, nil
+}
+
+var errIncludeMissing = errors.New("not found in the embedded rules")
+
+// checkIncludes verifies each Include of a set names something in the root file system before
+// Coraza runs: Coraza only warns about a glob matching nothing, which would silently leave a
+// WAF without CRS.
+func checkIncludes(set string, lines []string, opts buildOptions) (warnings []string, err error) {
+	for i, line := range lines {
+		dir, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if !strings.EqualFold(dir, "include") {
+			continue
+		}
+		target := strings.Trim(strings.TrimSpace(arg), `"`)
+		cerr := &ConfigError{Key: keyDirectivesMap, Set: set, Line: i + 1, Directive: "Include " + target}
+		if strings.Contains(target, "*") {
+			matches, gerr := fs.Glob(opts.root, target)
+			if gerr != nil {
+				cerr.Err = fmt.Errorf("bad pattern: %w", gerr)
+				return warnings, cerr
+			}
+			if len(matches) == 0 {
+				cerr.Err = fmt.Errorf("pattern matches nothing: %w", errIncludeMissing)
+				return warnings, cerr
+			}
+			continue
+		}
+		if _, serr := fs.Stat(opts.root, target); serr != nil {
+			if _, rerr := fs.ReadFile(opts.root, target); rerr != nil {
+				cerr.Err = fmt.Errorf("%w (%w)", errIncludeMissing, rerr)
+				return warnings, cerr
+			}
+		}
+		if opts.deprecatedFn != nil {
+			if repl, ok := opts.deprecatedFn(target); ok {
+				warnings = append(warnings, fmt.Sprintf("%s[%q] line %d: include %s is deprecated, use %s", keyDirectivesMap, set, i+1, target, repl))
+			}
+		}
+	}
+	return warnings, nil
+}
+
+// newWAF compiles one directive set. Coraza's errors do not say which of our lines failed, so
+// on failure the set's prefixes are compiled again, halving the range each time, to find the
+// first failing line: a cost paid only when the configuration is wrong.
+func newWAF(set string, lines []string, opts buildOptions) (coraza.WAF, error) {
+	waf, err := coraza.NewWAF(wafConfig(set, lines, opts))
+	if err == nil {
+		return waf, nil
+	}
+	// Invariant: lines[:lo] compiles (lo = 0 trivially), lines[:hi] fails.
+	lo, hi, firstErr := 0, len(lines), err
+	quiet := opts
+	quiet.sink = func(abi.LogLevel, string) {}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if _, err := coraza.NewWAF(wafConfig(set, lines[:mid], quiet)); err != nil {
+			hi, firstErr = mid, err
+		} else {
+			lo = mid
+		}
+	}
+	if hi == 0 {
+		return nil, &ConfigError{Key: keyDirectivesMap, Set: set, Err: err}
+	}
+	return nil, &ConfigError{Key: keyDirectivesMap, Set: set, Line: hi, Directive: directiveName(lines[hi-1]), Err: firstErr}
+}
+
+func wafConfig(set string, lines []string, opts buildOptions) coraza.WAFConfig {
+	c := coraza.NewWAFConfig().
+		WithRootFS(opts.root).
+		WithDebugLogger(newDebugLogger(opts.sink, fmt.Sprintf("coraza[%s]: ", set)))
+	if opts.onMatch != nil {
+		c = c.WithErrorCallback(opts.onMatch)
+	}
+	for _, l := range lines {
+		c = c.WithDirectives(l)
+	}
+	return c
+}
+
+// directiveName is the first word of a directive line, as the user spelled it.
+func directiveName(line string) string {
+	d, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	return d
+}

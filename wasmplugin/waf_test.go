@@ -1,0 +1,104 @@
+package wasmplugin
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/meshwaf/meshwaf/internal/abi"
+)
+
+type logRecorder struct{ lines []string }
+
+func (r *logRecorder) sink(level abi.LogLevel, msg string) {
+	r.lines = append(r.lines, level.String()+" "+msg)
+}
+
+func (r *logRecorder) contains(s string) bool {
+	for _, l := range r.lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestConfigureRefusesBadDirectives(t *testing.T) {
+	tests := []struct {
+		name, json string
+		want       []string
+	}{
+		{
+			name: "unknown_directive_names_set_line_and_directive",
+			json: `{"directives_map":{"api":["SecRuleEngine On","SecRequestBodyAccess On","SecRuleEngin On"]},"default_directives":"api"}`,
+			want: []string{`directives_map["api"] line 3 (SecRuleEngin)`, `unknown directive "secruleengin"`},
+		},
+		{
+			name: "bad_rule_syntax",
+			json: `{"directives_map":{"a":["SecRuleEngine On","SecRule ARGS \"@rx (\" \"id:1,phase:1,deny\""]},"default_directives":"a"}`,
+			want: []string{`directives_map["a"] line 2 (SecRule)`},
+		},
+		{
+			name: "missing_include",
+			json: `{"directives_map":{"a":["Include @recommended-conf","Include @nope-conf"]},"default_directives":"a"}`,
+			want: []string{`directives_map["a"] line 2 (Include @nope-conf): not found in the embedded rules`},
+		},
+		{
+			name: "glob_matching_nothing",
+			json: `{"directives_map":{"a":["Include @owasp_crs/NOPE-*.conf"]},"default_directives":"a"}`,
+			want: []string{`directives_map["a"] line 1 (Include @owasp_crs/NOPE-*.conf): pattern matches nothing`},
+		},
+		{
+			name: "duplicate_rule_id",
+			json: `{"directives_map":{"a":["SecRule ARGS \"@rx x\" \"id:1,phase:1,deny\"","SecRule ARGS \"@rx y\" \"id:1,phase:1,deny\""]},"default_directives":"a"}`,
+			want: []string{`directives_map["a"] line 2 (SecRule)`},
+		},
+		{
+			name: "invalid_json",
+			json: `{`,
+			want: []string{`configuration: invalid JSON`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var rec logRecorder
+			p := &plugin{sink: rec.sink}
+			err := p.configure([]byte(tc.json))
+			if err == nil {
+				t.Fatal("configuration accepted")
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("%T: %v", err, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigureBuildsCRSOncePerSet(t *testing.T) {
+	var rec logRecorder
+	p := &plugin{sink: rec.sink}
+	err := p.configure([]byte(`{"directives_map":{
+		"crs":["Include @recommended-conf","SecRuleEngine On","Include @crs-setup-demo-conf","Include @owasp_crs/*.conf"],
+		"none":[]},
+		"default_directives":"crs","per_authority_directives":{"a":"crs","b":"crs","c":"none"},"extra":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.wafs) != 2 {
+		t.Fatalf("%d WAFs", len(p.wafs))
+	}
+	if p.wafFor("a") != p.wafFor("b") || p.wafFor("a") != p.wafFor("zzz") {
+		t.Fatal("authorities naming one set do not share its WAF")
+	}
+	for _, w := range []string{`unknown configuration key "extra"`, `include @crs-setup-demo-conf is deprecated, use @crs-setup-conf`} {
+		if !rec.contains(w) {
+			t.Errorf("log lacks %q: %q", w, rec.lines)
+		}
+	}
+}
