@@ -106,7 +106,7 @@ func Parse(name string, data []byte) (File, error) {
 		}
 		for j := range t.Stages {
 			s := &t.Stages[j]
-			s.Output.normalize()
+			s.Output.Normalize()
 			if err := s.Validate(); err != nil {
 				return f, &LoadError{File: name, Line: t.Line, Err: fmt.Errorf("test %s stage %d: %w", t.Name(), j+1, err)}
 			}

@@ -155,8 +155,9 @@ func (o Output) ExpectsError() bool { return o.ExpectError != nil && *o.ExpectEr
 // Retries reports whether a failed stage is run once more.
 func (o Output) Retries() bool { return o.RetryOnce != nil && *o.RetryOnce }
 
-// normalize maps deprecated fields onto their replacements, as go-ftw does.
-func (o *Output) normalize() {
+// Normalize maps the deprecated log_contains/no_log_contains onto log.match_regex and
+// log.no_match_regex, as go-ftw does.
+func (o *Output) Normalize() {
 	if o.Log.MatchRegex == "" && o.LogContains != "" {
 		o.Log.MatchRegex = o.LogContains
 	}
