@@ -27,7 +27,7 @@ type Request struct {
 	// SortHeaders keeps the whole header block, autocompleted headers included, sorted by name:
 	// go-ftw's `headers` is a map it writes sorted.
 	SortHeaders bool
-	Body    []byte
+	Body        []byte
 	// Autocomplete applies go-ftw's header autocompletion (see Bytes).
 	Autocomplete bool
 	Raw          []byte

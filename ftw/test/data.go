@@ -12,13 +12,13 @@ import (
 // runs `data` through text/template with all of sprig; CRS v4.25.0 only uses `repeat` (920400).
 // Argument orders follow sprig (`{{ "1" | repeat 3 }}` is repeat(3, "1")).
 var templateFuncs = template.FuncMap{
-	"repeat":    func(n int, s string) string { return strings.Repeat(s, n) },
-	"upper":     strings.ToUpper,
-	"lower":     strings.ToLower,
-	"trim":      strings.TrimSpace,
-	"b64enc":    func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
-	"cat":       func(a ...string) string { return strings.Join(a, " ") },
-	"replace":   func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+	"repeat":  func(n int, s string) string { return strings.Repeat(s, n) },
+	"upper":   strings.ToUpper,
+	"lower":   strings.ToLower,
+	"trim":    strings.TrimSpace,
+	"b64enc":  func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+	"cat":     func(a ...string) string { return strings.Join(a, " ") },
+	"replace": func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
 }
 
 // RenderData evaluates a `data` value as a Go text/template, as go-ftw does. Values without
