@@ -1,0 +1,130 @@
+package runner
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		want     Command
+		wantErr  string
+		notUsage bool
+	}{
+		{name: "defaults", args: nil, want: Command{Options: Options{
+			Listen: "127.0.0.1:8080", Module: DefaultModule, Workers: 1}}},
+		{name: "all_flags_double_dash", args: []string{"--listen", "0.0.0.0:9000", "--upstream", "http://localhost:3000",
+			"--config", "c.json", "--module", "m.wasm", "--log-file", "waf.log", "--workers", "4"},
+			want: Command{Options: Options{Listen: "0.0.0.0:9000", Upstream: "http://localhost:3000",
+				ConfigFile: "c.json", Module: "m.wasm", LogFile: "waf.log", Workers: 4}}},
+		{name: "validate_takes_the_file", args: []string{"validate", "--module", "m.wasm", "c.json"},
+			want: Command{Validate: true, Options: Options{Listen: "127.0.0.1:8080", Module: "m.wasm", ConfigFile: "c.json", Workers: 1}}},
+		{name: "validate_without_file", args: []string{"validate"}, wantErr: "validate takes one configuration file"},
+		{name: "validate_two_files", args: []string{"validate", "--config", "a.json", "b.json"}, wantErr: "either as argument or as --config"},
+		{name: "unknown_flag", args: []string{"--port", "80"}, wantErr: "flag provided but not defined: -port"},
+		{name: "stray_argument", args: []string{"c.json"}, wantErr: `unexpected argument "c.json"`},
+		{name: "listen_without_port", args: []string{"--listen", "localhost"}, wantErr: "--listen \"localhost\": want host:port"},
+		{name: "upstream_without_scheme", args: []string{"--upstream", "localhost:3000"}, wantErr: "--upstream \"localhost:3000\": want http://"},
+		{name: "upstream_wrong_scheme", args: []string{"--upstream", "ftp://x"}, wantErr: "want http://"},
+		{name: "zero_workers", args: []string{"--workers", "0"}, wantErr: "--workers 0: need at least 1"},
+		{name: "workers_not_a_number", args: []string{"--workers", "many"}, wantErr: "invalid value \"many\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseArgs(tc.args, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				if !errors.Is(err, ErrUsage) {
+					t.Errorf("err = %v does not wrap ErrUsage", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Validate != tc.want.Validate || got.Options.Listen != tc.want.Options.Listen ||
+				got.Options.Upstream != tc.want.Options.Upstream || got.Options.ConfigFile != tc.want.Options.ConfigFile ||
+				got.Options.Module != tc.want.Options.Module || got.Options.LogFile != tc.want.Options.LogFile ||
+				got.Options.Workers != tc.want.Options.Workers {
+				t.Errorf("ParseArgs(%q) = %+v, want %+v", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseArgsHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := ParseArgs([]string{"-h"}, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"meshwaf validate", "-listen", "-upstream", "-config", "-module", "-log-file", "-workers"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestLoadPluginConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, file, wantErr string
+	}{
+		{name: "default_is_full_crs", file: ""},
+		{name: "object_accepted", file: write("ok.json", `{"directives_map": {"d": ["SecRuleEngine On"]}, "default_directives": "d"}`)},
+		{name: "syntax_error_names_line_and_column", file: write("bad.json", "{\n  \"a\": [1,\n  \"b\" 2]\n}"), wantErr: "line 3, column 7"},
+		{name: "array_is_not_a_configuration", file: write("array.json", `["SecRuleEngine On"]`), wantErr: "want a JSON object, found array"},
+		{name: "null_is_not_a_configuration", file: write("null.json", `null`), wantErr: "found null"},
+		{name: "empty_file", file: write("empty.json", ""), wantErr: "empty file"},
+		{name: "trailing_data", file: write("two.json", "{}\n{}"), wantErr: "line 2, column 1: data after the JSON object"},
+		{name: "missing_file", file: filepath.Join(dir, "nope.json"), wantErr: "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{ConfigFile: tc.file}
+			err := o.LoadPluginConfig()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(o.PluginConfig) == 0 {
+					t.Error("no plugin configuration loaded")
+				}
+				if tc.file == "" && string(o.PluginConfig) != DefaultPluginConfig {
+					t.Errorf("default configuration = %s", o.PluginConfig)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("err = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestDefaultPluginConfigIsCompatibleJSON(t *testing.T) {
+	// The default must stay what a user of the Coraza proxy-wasm filter would write.
+	if err := checkJSONObject([]byte(DefaultPluginConfig)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"directives_map"`, `"default_directives":"default"`, "Include @recommended-conf",
+		"SecRuleEngine On", "Include @crs-setup-conf", "Include @owasp_crs/*.conf"} {
+		if !strings.Contains(DefaultPluginConfig, want) {
+			t.Errorf("default configuration lacks %s", want)
+		}
+	}
+}

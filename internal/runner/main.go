@@ -1,0 +1,52 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+)
+
+// Main runs the command line args (without the program name) and returns the exit status:
+// 0 success, 1 failure, 2 a usage mistake.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd, err := ParseArgs(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "meshwaf: %v\nRun meshwaf -h for the flags.\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if cmd.Validate {
+		if err := Validate(ctx, cmd.Options, stdout); err != nil {
+			fmt.Fprintf(stderr, "meshwaf validate: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+
+	o := cmd.Options
+	fmt.Fprintf(stderr, "meshwaf: loading %s with %s (%d worker(s))...\n", o.Module, configName(o.ConfigFile), o.Workers)
+	s, err := Start(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "meshwaf: %v\n", err)
+		return 1
+	}
+	logTo := "standard error"
+	if o.LogFile != "" {
+		logTo = o.LogFile
+	}
+	fmt.Fprintf(stdout, "meshwaf: serving http://%s -> %s; plugin log: %s; Ctrl-C stops\n", s.Addr(), s.Upstream(), logTo)
+	if err := s.Wait(ctx); err != nil {
+		fmt.Fprintf(stderr, "meshwaf: %v\n", err)
+		return 1
+	}
+	return 0
+}

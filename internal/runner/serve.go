@@ -1,0 +1,238 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/meshwaf/meshwaf/wasmhost"
+)
+
+// Server is a running local runner: the proxy listener, the loaded plugin and, without
+// --upstream, the built-in echo upstream.
+type Server struct {
+	addr     string
+	upstream string
+	proxy    *http.Server
+	echo     *http.Server
+	module   *wasmhost.Module
+	plugin   *wasmhost.Plugin
+	logFile  *os.File
+	served   chan error
+}
+
+// Start checks everything that can be checked cheaply first (port, module file, log file,
+// configuration syntax), then loads the module and the plugin, and starts serving. Errors say
+// what to do about them.
+func Start(ctx context.Context, o Options) (_ *Server, err error) {
+	s := &Server{served: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			s.close(context.Background())
+		}
+	}()
+
+	if err := o.LoadPluginConfig(); err != nil {
+		return nil, err
+	}
+	if err := checkModule(o.Module); err != nil {
+		return nil, err
+	}
+	// Listen before the slow part (loading the rules), so a busy port fails at once.
+	ln, err := listen(o.Listen)
+	if err != nil {
+		return nil, err
+	}
+	s.addr = ln.Addr().String()
+	s.proxy = &http.Server{ReadHeaderTimeout: 30 * time.Second}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+
+	logger, err := s.openLog(o.LogFile)
+	if err != nil {
+		return nil, err
+	}
+
+	s.module, err = wasmhost.CompileFile(ctx, o.Module)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", o.Module, err)
+	}
+	s.plugin, err = s.module.NewPlugin(ctx,
+		wasmhost.WithPluginConfig(o.PluginConfig),
+		wasmhost.WithVMs(o.Workers),
+		wasmhost.WithLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("starting the plugin with %s: %w", configName(o.ConfigFile), err)
+	}
+
+	upstream := o.Upstream
+	if upstream == "" {
+		if upstream, err = s.startEcho(); err != nil {
+			return nil, err
+		}
+	}
+	s.upstream = describeUpstream(upstream, o.Upstream == "")
+	proxy, err := wasmhost.NewProxy(s.plugin, upstream)
+	if err != nil {
+		return nil, err
+	}
+	s.proxy.Handler = proxy
+	go func() { s.served <- ignoreClosed(s.proxy.Serve(ln)) }()
+	return s, nil
+}
+
+// Addr is the address the proxy listens on (useful with --listen 127.0.0.1:0).
+func (s *Server) Addr() string { return s.addr }
+
+// Upstream describes where requests go.
+func (s *Server) Upstream() string { return s.upstream }
+
+// Wait blocks until ctx ends or serving fails, then shuts down: in-flight requests get up to
+// 10 seconds, then the plugin's VMs are ended as Envoy ends them.
+func (s *Server) Wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-s.served:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(err, s.close(shutdownCtx))
+}
+
+func (s *Server) close(ctx context.Context) error {
+	var errs []error
+	if s.proxy != nil && s.proxy.Handler != nil {
+		errs = append(errs, s.proxy.Shutdown(ctx))
+	}
+	if s.echo != nil {
+		errs = append(errs, s.echo.Shutdown(ctx))
+	}
+	if s.plugin != nil {
+		errs = append(errs, s.plugin.Close(ctx))
+	}
+	if s.module != nil {
+		errs = append(errs, s.module.Close(ctx))
+	}
+	if s.logFile != nil {
+		errs = append(errs, s.logFile.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openLog returns the plugin's logger: the log file, appended to, one line per message
+// written straight through (an *os.File is unbuffered, so each line reaches the file when it
+// is logged and `tail -f` sees it), or standard error.
+func (s *Server) openLog(path string) (wasmhost.Logger, error) {
+	if path == "" {
+		return wasmhost.WriterLogger(os.Stderr), nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--log-file: %w", err)
+	}
+	s.logFile = f
+	return wasmhost.WriterLogger(f), nil
+}
+
+// startEcho serves EchoHandler on a random loopback port and returns its URL.
+func (s *Server) startEcho() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("starting the built-in echo upstream: %w", err)
+	}
+	s.echo = &http.Server{Handler: EchoHandler(), ReadHeaderTimeout: 30 * time.Second}
+	go func() { s.served <- ignoreClosed(s.echo.Serve(ln)) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// checkModule turns a missing module into advice rather than a bare ENOENT.
+func checkModule(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if path == DefaultModule {
+			return fmt.Errorf("module %s not found: run `go run mage.go build` first (from the repository root), or pass --module", path)
+		}
+		return fmt.Errorf("module %s not found (build one with `go run mage.go build`): %w", path, err)
+	case err != nil:
+		return fmt.Errorf("module: %w", err)
+	case st.IsDir():
+		return fmt.Errorf("module %s is a directory, want a .wasm file", path)
+	}
+	return nil
+}
+
+// listen opens the proxy's port, saying what to do when it is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("--listen %s: the port is in use (another meshwaf or server?); stop it or choose another with --listen: %w", addr, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+func configName(file string) string {
+	if file == "" {
+		return "the default configuration (full CRS)"
+	}
+	return file
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Validate checks a configuration the way Start would use it: JSON syntax, then a plugin
+// start in one VM, which compiles every rule. The plugin's own error log explains a refusal.
+func Validate(ctx context.Context, o Options, out io.Writer) error {
+	if err := o.LoadPluginConfig(); err != nil {
+		return err
+	}
+	if err := checkModule(o.Module); err != nil {
+		return err
+	}
+	m, err := wasmhost.CompileFile(ctx, o.Module)
+	if err != nil {
+		return fmt.Errorf("loading %s: %w", o.Module, err)
+	}
+	defer m.Close(ctx)
+	var (
+		mu  sync.Mutex
+		log []string
+	)
+	p, err := m.NewPlugin(ctx, wasmhost.WithPluginConfig(o.PluginConfig),
+		wasmhost.WithLogger(func(l wasmhost.LogLevel, msg string) {
+			if l >= wasmhost.LogWarn {
+				mu.Lock()
+				defer mu.Unlock()
+				log = append(log, fmt.Sprintf("[%s] %s", l, msg))
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("%s is not valid for %s: %w", configName(o.ConfigFile), o.Module, err)
+	}
+	defer p.Close(ctx)
+	for _, l := range log {
+		fmt.Fprintln(out, l)
+	}
+	fmt.Fprintf(out, "%s: valid for %s\n", configName(o.ConfigFile), o.Module)
+	return nil
+}
