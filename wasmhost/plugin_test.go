@@ -69,4 +69,3 @@ func newTestPlugin(t *testing.T, opts ...wasmhost.PluginOption) (*wasmhost.Plugi
 	})
 	return p, rec
 }
-
