@@ -1,0 +1,540 @@
+package wasmplugin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/meshwaf/meshwaf/internal/wasmbuild"
+	"github.com/meshwaf/meshwaf/wasmhost"
+)
+
+// The behaviour tests drive the compiled meshwaf.wasm through the wazero host, callback by
+// callback, the way Envoy would.
+
+var (
+	moduleOnce sync.Once
+	module     *wasmhost.Module
+	moduleErr  error
+)
+
+func wafModule(t *testing.T) *wasmhost.Module {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: builds meshwaf.wasm with Coraza and CRS (-short)")
+	}
+	moduleOnce.Do(func() {
+		path, err := wasmbuild.Build(wasmbuild.Options{Package: "github.com/meshwaf/meshwaf"})
+		if err != nil {
+			moduleErr = err
+			return
+		}
+		module, moduleErr = wasmhost.CompileFile(context.Background(), path)
+	})
+	if moduleErr != nil {
+		t.Fatalf("meshwaf module: %v", moduleErr)
+	}
+	return module
+}
+
+type logRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *logRecorder) log(level wasmhost.LogLevel, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, "["+level.String()+"] "+msg)
+}
+
+func (r *logRecorder) find(sub string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lines {
+		if strings.Contains(l, sub) {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+func (r *logRecorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = nil
+}
+
+// crs is a blocking CRS set as users write it.
+var crs = []string{
+	"Include @recommended-conf",
+	"SecRuleEngine On",
+	"SecResponseBodyMimeType text/plain text/html application/json",
+	"Include @crs-setup-conf",
+	"Include @owasp_crs/*.conf",
+}
+
+// custom holds rules that make each plugin behaviour easy to trigger.
+var custom = []string{
+	"Include @recommended-conf",
+	"SecRuleEngine On",
+	`SecRule REQUEST_HEADERS:X-Redirect "@streq yes" "id:2001,phase:1,redirect:https://example.com/blocked,log,msg:'redirect'"`,
+	`SecRule REQUEST_HEADERS:X-Drop "@streq yes" "id:2002,phase:1,drop,log,msg:'drop'"`,
+	`SecRule REQUEST_BODY "@contains evil-body" "id:2003,phase:2,deny,status:403,log,msg:'evil body',severity:'CRITICAL'"`,
+	`SecRule RESPONSE_HEADERS:X-Leak "@streq yes" "id:2004,phase:3,deny,status:403,log,msg:'leaky header'"`,
+	`SecRule RESPONSE_BODY "@contains SECRET-TOKEN" "id:2005,phase:4,deny,status:403,log,msg:'leaky body'"`,
+	`SecRule REQUEST_HEADERS:X-Teapot "@streq yes" "id:2006,phase:1,deny,status:418,log,msg:'teapot'"`,
+}
+
+var pluginConfig = map[string]any{
+	"directives_map": map[string][]string{
+		"crs":    crs,
+		"custom": custom,
+		"bodyoff": {
+			"SecRuleEngine On", "SecRequestBodyAccess Off",
+			`SecRule REQUEST_HEADERS:X-Phase2 "@streq deny" "id:3001,phase:2,deny,status:403,log,msg:'phase 2 deny'"`,
+		},
+		"detect": append(append([]string{}, crs...), "SecRuleEngine DetectionOnly"),
+		"reject": {
+			"SecRuleEngine On", "SecRequestBodyAccess On", "SecRequestBodyLimit 1000", "SecRequestBodyLimitAction Reject",
+		},
+		"partial": {
+			"SecRuleEngine On", "SecRequestBodyAccess On", "SecRequestBodyLimit 1000", "SecRequestBodyLimitAction ProcessPartial",
+			`SecRule REQUEST_BODY "@contains evil-body" "id:4001,phase:2,deny,status:403,log,msg:'evil body'"`,
+		},
+		"api":  {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5001,phase:1,deny,status:403,log,msg:'set api'"`},
+		"host": {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5002,phase:1,deny,status:403,log,msg:'set host'"`},
+		"wild": {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5003,phase:1,deny,status:403,log,msg:'set wild'"`},
+	},
+	"default_directives": "crs",
+	"per_authority_directives": map[string]string{
+		"custom.test": "custom", "bodyoff.test": "bodyoff", "detect.test": "detect",
+		"reject.test": "reject", "partial.test": "partial",
+		"api.test:8443": "api", "api.test": "host", "*.wild.test": "wild",
+	},
+	"metric_labels": map[string]string{"owner": "team-a"},
+}
+
+var (
+	pluginOnce sync.Once
+	plugin     *wasmhost.Plugin
+	pluginLog  = &logRecorder{}
+	pluginErr  error
+)
+
+// wafPlugin is one plugin shared by the tests: compiling CRS in Wasm takes seconds.
+func wafPlugin(t *testing.T) (*wasmhost.Plugin, *logRecorder) {
+	t.Helper()
+	m := wafModule(t)
+	pluginOnce.Do(func() {
+		cfg, _ := json.Marshal(pluginConfig)
+		plugin, pluginErr = m.NewPlugin(context.Background(), wasmhost.WithPluginConfig(cfg),
+			wasmhost.WithLogger(pluginLog.log), wasmhost.WithLogLevel(wasmhost.LogTrace))
+	})
+	if pluginErr != nil {
+		t.Fatalf("NewPlugin: %v", pluginErr)
+	}
+	return plugin, pluginLog
+}
+
+// request is one exchange to drive through the plugin.
+type request struct {
+	method, path, authority string
+	headers                 [][2]string
+	body                    []byte
+	chunk                   int // body chunk size; 0: one chunk
+	trailers                wasmhost.Headers
+	// The upstream's answer.
+	status      int
+	respHeaders [][2]string
+	respBody    []byte
+}
+
+// outcome is what reached the upstream and the client.
+type outcome struct {
+	upstreamHeaders wasmhost.Headers
+	upstreamBody    []byte
+	upstreamEnded   bool
+	reply           *wasmhost.LocalReply
+	reset           bool
+	clientHeaders   wasmhost.Headers
+	clientBody      []byte
+}
+
+func drive(t *testing.T, p *wasmhost.Plugin, r request) outcome {
+	t.Helper()
+	s, err := p.NewStream(context.Background(), wasmhost.StreamInfo{
+		SourceAddress: "10.1.2.3:54321", DestinationAddress: "10.0.0.1:8080", Protocol: "HTTP/1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+	var o outcome
+	// apply records a step; it reports whether the exchange ended.
+	apply := func(st wasmhost.Step, err error, upstream bool) bool {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		if st.Reply != nil {
+			o.reply = st.Reply
+			return true
+		}
+		if st.Reset {
+			o.reset = true
+			return true
+		}
+		if upstream {
+			if st.Headers != nil {
+				o.upstreamHeaders = st.Headers
+			}
+			o.upstreamBody = append(o.upstreamBody, st.Body...)
+			o.upstreamEnded = o.upstreamEnded || st.EndOfStream
+		} else {
+			if st.Headers != nil {
+				o.clientHeaders = st.Headers
+			}
+			o.clientBody = append(o.clientBody, st.Body...)
+		}
+		return false
+	}
+	up := func(st wasmhost.Step, err error) bool { t.Helper(); return apply(st, err, true) }
+	down := func(st wasmhost.Step, err error) bool { t.Helper(); return apply(st, err, false) }
+	method, path, authority := r.method, r.path, r.authority
+	if method == "" {
+		method = "GET"
+	}
+	if path == "" {
+		path = "/"
+	}
+	if authority == "" {
+		authority = "app.test"
+	}
+	h := wasmhost.Headers{{":method", method}, {":path", path}, {":authority", authority}, {":scheme", "http"},
+		{"user-agent", "Mozilla/5.0 (X11; Linux x86_64) meshwaf-tests"}, {"accept", "*/*"}}
+	h = append(h, r.headers...)
+	noBody := len(r.body) == 0 && r.trailers == nil
+	if up(s.RequestHeaders(h, noBody)) {
+		return o
+	}
+	chunk := r.chunk
+	if chunk <= 0 {
+		chunk = max(len(r.body), 1)
+	}
+	for off := 0; off < len(r.body); off += chunk {
+		end := min(off+chunk, len(r.body))
+		if up(s.RequestBody(r.body[off:end], end == len(r.body) && r.trailers == nil)) {
+			return o
+		}
+	}
+	if r.trailers != nil {
+		if up(s.RequestTrailers(r.trailers)) {
+			return o
+		}
+	}
+	if !o.upstreamEnded {
+		t.Fatalf("request never released upstream in full (headers %v, %d body bytes)", o.upstreamHeaders != nil, len(o.upstreamBody))
+	}
+	status := r.status
+	if status == 0 {
+		status = 200
+	}
+	rh := wasmhost.Headers{{":status", fmt.Sprint(status)}, {"content-type", "text/html"}}
+	rh = append(rh, r.respHeaders...)
+	if down(s.ResponseHeaders(rh, len(r.respBody) == 0)) {
+		return o
+	}
+	if len(r.respBody) > 0 {
+		if down(s.ResponseBody(r.respBody, true)) {
+			return o
+		}
+	}
+	return o
+}
+
+func (o outcome) status() int {
+	if o.reply != nil {
+		return o.reply.Status
+	}
+	if o.reset {
+		return -1
+	}
+	if v, ok := o.clientHeaders.Get(":status"); ok {
+		var n int
+		fmt.Sscan(v, &n)
+		return n
+	}
+	return 0
+}
+
+func form(kv ...string) []byte {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return []byte(v.Encode())
+}
+
+const sqli = "1' OR '1'='1' UNION SELECT password FROM users--"
+const xss = "<script>alert(document.cookie)</script>"
+
+func multipart(field, value string) ([]byte, string) {
+	b := "----meshwafboundary"
+	body := "--" + b + "\r\nContent-Disposition: form-data; name=\"" + field + "\"\r\n\r\n" + value + "\r\n--" + b + "--\r\n"
+	return []byte(body), "multipart/form-data; boundary=" + b
+}
+
+func TestCRSBlocksAttacks(t *testing.T) {
+	p, _ := wafPlugin(t)
+	mpBody, mpType := multipart("comment", sqli)
+	tests := []struct {
+		name string
+		req  request
+	}{
+		{"sqli_in_query_blocked", request{path: "/search?q=" + url.QueryEscape(sqli)}},
+		{"xss_in_query_blocked", request{path: "/search?q=" + url.QueryEscape(xss)}},
+		{"sqli_in_header_blocked", request{headers: [][2]string{{"referer", sqli}}}},
+		{"xss_in_cookie_blocked", request{headers: [][2]string{{"cookie", "session=" + url.QueryEscape(xss)}}}},
+		{"sqli_in_urlencoded_body_blocked", request{method: "POST", body: form("user", sqli),
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}}},
+		{"xss_in_urlencoded_body_blocked", request{method: "POST", body: form("comment", xss),
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}}},
+		{"sqli_in_json_body_blocked", request{method: "POST", body: []byte(`{"user":{"name":"` + strings.ReplaceAll(sqli, `'`, `\u0027`) + `"}}`),
+			headers: [][2]string{{"content-type", "application/json"}}}},
+		{"xss_in_multipart_body_blocked", request{method: "POST", body: func() []byte { b, _ := multipart("c", xss); return b }(),
+			headers: [][2]string{{"content-type", mpType}}}},
+		{"sqli_in_multipart_body_blocked", request{method: "POST", body: mpBody, headers: [][2]string{{"content-type", mpType}}}},
+		{"scanner_user_agent_blocked", request{headers: [][2]string{{"user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)"}}}},
+		{"sqli_split_across_small_chunks_blocked", request{method: "POST", body: form("user", sqli), chunk: 3,
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Host-driven headers replace the default user agent when the case sets one.
+			o := drive(t, p, tc.req)
+			if o.status() != 403 {
+				t.Fatalf("status %d, want 403 (upstream saw %d body bytes)", o.status(), len(o.upstreamBody))
+			}
+			if o.upstreamEnded {
+				t.Fatal("the request reached the upstream in full")
+			}
+		})
+	}
+}
+
+func TestBenignRequestsPassUntouched(t *testing.T) {
+	p, _ := wafPlugin(t)
+	jsonBody := []byte(`{"name":"Ada Lovelace","tags":["math","engines"],"n":42}`)
+	tests := []struct {
+		name string
+		req  request
+	}{
+		{"benign_get_passes", request{path: "/products?page=2&sort=price"}},
+		{"benign_post_form_passes", request{method: "POST", body: form("name", "Ada", "city", "London"),
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}}},
+		{"benign_post_json_in_chunks_passes", request{method: "POST", body: jsonBody, chunk: 7,
+			headers: [][2]string{{"content-type", "application/json"}}}},
+		{"benign_response_body_passes", request{respBody: []byte("<html><body>hello</body></html>")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := drive(t, p, tc.req)
+			if o.status() != 200 {
+				t.Fatalf("status %d, want 200 (reply %+v)", o.status(), o.reply)
+			}
+			if !bytes.Equal(o.upstreamBody, tc.req.body) {
+				t.Fatalf("upstream body %q, want %q", o.upstreamBody, tc.req.body)
+			}
+			for _, h := range tc.req.headers {
+				if v, _ := o.upstreamHeaders.Get(h[0]); v != h[1] {
+					t.Errorf("upstream header %s = %q, want %q", h[0], v, h[1])
+				}
+			}
+			if !bytes.Equal(o.clientBody, tc.req.respBody) {
+				t.Fatalf("client body %q, want %q", o.clientBody, tc.req.respBody)
+			}
+		})
+	}
+}
+
+func TestPluginBehaviours(t *testing.T) {
+	p, _ := wafPlugin(t)
+	big := bytes.Repeat([]byte("a"), 3000)
+	tests := []struct {
+		name  string
+		req   request
+		check func(t *testing.T, o outcome)
+	}{
+		{"rule_status_and_request_id_in_reply", request{authority: "custom.test",
+			headers: [][2]string{{"x-teapot", "yes"}, {"x-request-id", "req-42"}}},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 418)
+				if v, _ := o.reply.Headers.Get("x-request-id"); v != "req-42" {
+					t.Errorf("x-request-id %q", v)
+				}
+				if v, _ := o.reply.Headers.Get("content-type"); !strings.HasPrefix(v, "text/plain") {
+					t.Errorf("content-type %q", v)
+				}
+				if !bytes.Contains(o.reply.Body, []byte("2006")) {
+					t.Errorf("body %q", o.reply.Body)
+				}
+			}},
+		{"redirect_action_answers_302_with_location", request{authority: "custom.test", headers: [][2]string{{"x-redirect", "yes"}}},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 302)
+				if v, _ := o.reply.Headers.Get("location"); v != "https://example.com/blocked" {
+					t.Errorf("location %q", v)
+				}
+			}},
+		{"drop_action_resets_stream", request{authority: "custom.test", headers: [][2]string{{"x-drop", "yes"}}},
+			func(t *testing.T, o outcome) {
+				if !o.reset {
+					t.Fatalf("not reset: %+v", o)
+				}
+			}},
+		{"request_body_rule_with_trailers_blocked", request{authority: "custom.test", method: "POST", body: []byte("xx evil-body xx"),
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}, trailers: wasmhost.Headers{{"x-checksum", "1"}}},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
+		{"phase2_deny_with_body_access_off_blocked", request{authority: "bodyoff.test", method: "POST", body: []byte("hello"),
+			headers: [][2]string{{"x-phase2", "deny"}}},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
+		{"phase2_deny_without_body_blocked", request{authority: "bodyoff.test", headers: [][2]string{{"x-phase2", "deny"}}},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
+		{"body_access_off_streams_body", request{authority: "bodyoff.test", method: "POST", body: []byte("hello world"), chunk: 4},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 200)
+				if string(o.upstreamBody) != "hello world" {
+					t.Errorf("upstream body %q", o.upstreamBody)
+				}
+			}},
+		{"response_header_rule_real_403", request{authority: "custom.test", respHeaders: [][2]string{{"x-leak", "yes"}}, respBody: []byte("hi")},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
+		{"response_body_rule_real_403", request{authority: "custom.test", respBody: []byte("<p>SECRET-TOKEN</p>")},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 403)
+				if o.clientHeaders != nil {
+					t.Errorf("upstream's headers reached the client: %v", o.clientHeaders)
+				}
+			}},
+		{"body_limit_reject_413", request{authority: "reject.test", method: "POST", body: big, chunk: 512,
+			headers: [][2]string{{"content-type", "text/plain"}}},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 413) }},
+		{"body_limit_partial_passes_tail", request{authority: "partial.test", method: "POST", body: append(append([]byte{}, big...), []byte("evil-body")...), chunk: 512,
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 200)
+				if len(o.upstreamBody) != len(big)+len("evil-body") {
+					t.Errorf("upstream got %d bytes", len(o.upstreamBody))
+				}
+			}},
+		{"body_limit_partial_inspects_head", request{authority: "partial.test", method: "POST", body: append([]byte("evil-body"), big...), chunk: 512,
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
+		{"exact_authority_selects_set", request{authority: "api.test:8443", headers: [][2]string{{"x-set", "1"}}},
+			func(t *testing.T, o outcome) { wantReplyRule(t, o, 5001) }},
+		{"portless_host_selects_set", request{authority: "api.test:9999", headers: [][2]string{{"x-set", "1"}}},
+			func(t *testing.T, o outcome) { wantReplyRule(t, o, 5002) }},
+		{"wildcard_selects_set", request{authority: "a.b.wild.test", headers: [][2]string{{"x-set", "1"}}},
+			func(t *testing.T, o outcome) { wantReplyRule(t, o, 5003) }},
+		{"default_set_for_other_authorities", request{authority: "elsewhere.test", headers: [][2]string{{"x-set", "1"}}},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 200) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, drive(t, p, tc.req)) })
+	}
+}
+
+func wantStatus(t *testing.T, o outcome, status int) {
+	t.Helper()
+	if o.status() != status {
+		t.Fatalf("status %d, want %d (reply %+v, reset %t)", o.status(), status, o.reply, o.reset)
+	}
+}
+
+func wantReplyRule(t *testing.T, o outcome, rule int) {
+	t.Helper()
+	if o.reply == nil || !bytes.Contains(o.reply.Body, fmt.Appendf(nil, "rule %d", rule)) {
+		t.Fatalf("want a reply from rule %d, got %+v", rule, o.reply)
+	}
+}
+
+func TestDetectionOnlyCountsAndLogsButPasses(t *testing.T) {
+	p, logs := wafPlugin(t)
+	o := drive(t, p, request{authority: "detect.test", path: "/?q=" + url.QueryEscape(sqli)})
+	wantStatus(t, o, 200)
+	if _, ok := logs.find(`[id "942100"]`); !ok {
+		t.Error(`no log line with [id "942100"]`)
+	}
+	if _, ok := logs.find("would have interrupted"); !ok {
+		t.Error("no DetectionOnly interruption line")
+	}
+	if v := metric(p, "waf_filter.tx.matched_rules_category=sqli_authority=detect.test_owner=team-a"); v < 1 {
+		t.Errorf("matched_rules sqli counter %d", v)
+	}
+}
+
+func TestMetricsAndLogLines(t *testing.T) {
+	p, logs := wafPlugin(t)
+	before := metric(p, "waf_filter.tx.total_owner=team-a")
+	drive(t, p, request{authority: "my-app.test:8080", path: "/?id=" + url.QueryEscape(sqli)})
+	if got := metric(p, "waf_filter.tx.total_owner=team-a"); got != before+1 {
+		t.Errorf("tx.total %d, want %d", got, before+1)
+	}
+	if v := metric(p, "waf_filter.tx.interruptions_ruleid=949110_phase=request-body_authority=my-app.test-8080_owner=team-a"); v < 1 {
+		t.Errorf("interruption counter %d; metrics %v", v, p.Metrics().Map())
+	}
+	line, ok := logs.find(`[id "942100"]`)
+	if !ok {
+		t.Fatal(`no log line with [id "942100"]`)
+	}
+	if !strings.HasPrefix(line, "[critical]") || !strings.Contains(line, `[msg "SQL Injection Attack Detected via libinjection"]`) {
+		t.Errorf("log line %q", line)
+	}
+}
+
+func metric(p *wasmhost.Plugin, name string) int64 {
+	if m, ok := p.Metrics().Get(name); ok {
+		return m.Value
+	}
+	return 0
+}
+
+func TestBadConfigurationRefused(t *testing.T) {
+	m := wafModule(t)
+	tests := []struct{ name, config, want string }{
+		{"invalid_json", `{"directives_map":`, "configuration: invalid JSON"},
+		{"wrong_type", `{"directives_map":{"a":"SecRuleEngine On"}}`, "directives_map: want an object"},
+		{"unknown_default", `{"directives_map":{"a":[]},"default_directives":"b"}`, `default_directives: "b" names no entry`},
+		{"unknown_authority_target", `{"directives_map":{"a":[]},"per_authority_directives":{"x":"b"}}`, `per_authority_directives["x"]: "b" names no entry`},
+		{"empty_map", `{"directives_map":{}}`, "directives_map: no directive sets"},
+		{"unknown_directive", `{"directives_map":{"api":["SecRuleEngine On","Include @recommended-conf","SecRuleEngin On"]}}`, `directives_map["api"] line 3 (SecRuleEngin)`},
+		{"bad_rule_syntax", `{"directives_map":{"a":["SecRule ARGS \"@rx (\" \"id:1,phase:1,deny\""]}}`, `directives_map["a"] line 1 (SecRule)`},
+		{"missing_include", `{"directives_map":{"a":["Include @nope-conf"]}}`, `directives_map["a"] line 1 (Include @nope-conf): not found`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &logRecorder{}
+			p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig([]byte(tc.config)), wasmhost.WithLogger(rec.log))
+			if err == nil {
+				p.Close(context.Background())
+				t.Fatal("configuration accepted")
+			}
+			line, ok := rec.find("plugin configuration refused")
+			if !ok {
+				t.Fatalf("no refusal log line; error %v", err)
+			}
+			if !strings.Contains(line, tc.want) || !strings.HasPrefix(line, "[error]") {
+				t.Fatalf("log line %q lacks %q", line, tc.want)
+			}
+		})
+	}
+}
