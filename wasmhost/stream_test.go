@@ -268,3 +268,33 @@ func TestStartLogsConfiguration(t *testing.T) {
 		}
 	}
 }
+
+func TestBufferLimit(t *testing.T) {
+	p, _ := newTestPlugin(t, wasmhost.WithBufferLimit(8))
+	t.Run("request_413", func(t *testing.T) {
+		s := newStream(t, p)
+		mustStep(t, "headers")(s.RequestHeaders(reqHeaders("buffer-request-body"), false))
+		mustStep(t, "chunk 1")(s.RequestBody([]byte("12345"), false))
+		st := mustStep(t, "chunk 2")(s.RequestBody([]byte("67890"), false))
+		if st.Reply == nil || st.Reply.Status != 413 {
+			t.Fatalf("want Envoy's 413 past the buffer limit, got %+v", st)
+		}
+	})
+	t.Run("response_500", func(t *testing.T) {
+		s := newStream(t, p)
+		mustStep(t, "headers")(s.RequestHeaders(reqHeaders("buffer-response-body"), true))
+		mustStep(t, "response headers")(s.ResponseHeaders(wasmhost.Headers{{":status", "200"}}, false))
+		st := mustStep(t, "chunk")(s.ResponseBody([]byte("0123456789"), false))
+		if st.Reply == nil || st.Reply.Status != 500 {
+			t.Fatalf("want Envoy's 500 past the buffer limit, got %+v", st)
+		}
+	})
+}
+
+func TestWriterLoggerOneLinePerMessage(t *testing.T) {
+	var b strings.Builder
+	wasmhost.WriterLogger(&b)(wasmhost.LogWarn, "two\nlines")
+	if got := b.String(); got != "[warn] two\\nlines\n" {
+		t.Fatalf("got %q", got)
+	}
+}
