@@ -1,3 +1,7 @@
+//go:build !wasip1
+
+// The behaviour tests run natively: they host the wasm module, they are not part of it.
+
 package wasmplugin_test
 
 import (
@@ -5,6 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -107,6 +114,12 @@ var pluginConfig = map[string]any{
 			"SecRuleEngine On", "SecRequestBodyAccess On", "SecRequestBodyLimit 1000", "SecRequestBodyLimitAction ProcessPartial",
 			`SecRule REQUEST_BODY "@contains evil-body" "id:4001,phase:2,deny,status:403,log,msg:'evil body'"`,
 		},
+		"audit": {"SecRuleEngine On", "SecAuditEngine On", "SecAuditLogType Proxy", "SecAuditLogFormat JSON", "SecAuditLogParts ABFHZ"},
+		"resplimit": {
+			"SecRuleEngine On", "SecResponseBodyAccess On", "SecResponseBodyMimeType text/html",
+			"SecResponseBodyLimit 100", "SecResponseBodyLimitAction ProcessPartial",
+			`SecRule RESPONSE_BODY "@contains SECRET-TOKEN" "id:6001,phase:4,deny,status:403,log,msg:'leaky body'"`,
+		},
 		"api":  {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5001,phase:1,deny,status:403,log,msg:'set api'"`},
 		"host": {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5002,phase:1,deny,status:403,log,msg:'set host'"`},
 		"wild": {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5003,phase:1,deny,status:403,log,msg:'set wild'"`},
@@ -115,6 +128,7 @@ var pluginConfig = map[string]any{
 	"per_authority_directives": map[string]string{
 		"custom.test": "custom", "bodyoff.test": "bodyoff", "detect.test": "detect",
 		"reject.test": "reject", "partial.test": "partial",
+		"audit.test": "audit", "resplimit.test": "resplimit",
 		"api.test:8443": "api", "api.test": "host", "*.wild.test": "wild",
 	},
 	"metric_labels": map[string]string{"owner": "team-a"},
@@ -439,6 +453,15 @@ func TestPluginBehaviours(t *testing.T) {
 		{"body_limit_partial_inspects_head", request{authority: "partial.test", method: "POST", body: append([]byte("evil-body"), big...), chunk: 512,
 			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}},
 			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
+		{"response_body_limit_partial_passes_tail", request{authority: "resplimit.test", respBody: append(bytes.Repeat([]byte("b"), 200), "SECRET-TOKEN"...)},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 200)
+				if len(o.clientBody) != 212 {
+					t.Errorf("client got %d bytes", len(o.clientBody))
+				}
+			}},
+		{"response_body_limit_partial_inspects_head", request{authority: "resplimit.test", respBody: append([]byte("SECRET-TOKEN"), bytes.Repeat([]byte("b"), 200)...)},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
 		{"exact_authority_selects_set", request{authority: "api.test:8443", headers: [][2]string{{"x-set", "1"}}},
 			func(t *testing.T, o outcome) { wantReplyRule(t, o, 5001) }},
 		{"portless_host_selects_set", request{authority: "api.test:9999", headers: [][2]string{{"x-set", "1"}}},
@@ -534,6 +557,135 @@ func TestBadConfigurationRefused(t *testing.T) {
 			}
 			if !strings.Contains(line, tc.want) || !strings.HasPrefix(line, "[error]") {
 				t.Fatalf("log line %q lacks %q", line, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoggingPhaseRunsOnceEvenForResetStreams(t *testing.T) {
+	p, logs := wafPlugin(t)
+	tests := []struct {
+		name  string
+		drive func(t *testing.T, s *wasmhost.Stream, id string)
+	}{
+		{"completed_stream", func(t *testing.T, s *wasmhost.Stream, id string) {
+			mustStep(t)(s.RequestHeaders(requestHeaders("audit.test", id), true))
+			mustStep(t)(s.ResponseHeaders(wasmhost.Headers{{":status", "200"}}, true))
+		}},
+		{"reset_while_request_body_held", func(t *testing.T, s *wasmhost.Stream, id string) {
+			mustStep(t)(s.RequestHeaders(requestHeaders("audit.test", id), false))
+			mustStep(t)(s.RequestBody([]byte("a=1"), false))
+		}},
+		{"reset_before_any_event", func(t *testing.T, s *wasmhost.Stream, id string) {}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("audit-%d-%s", i, tc.name)
+			s, err := p.NewStream(context.Background(), wasmhost.StreamInfo{SourceAddress: "10.1.2.3:1000", DestinationAddress: "10.0.0.1:80"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.drive(t, s, id)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "reset_before_any_event" {
+				return // no request headers: no transaction, nothing to log
+			}
+			n := logs.count(id)
+			if n != 1 {
+				t.Fatalf("%d audit entries for %s, want 1", n, id)
+			}
+			line, _ := logs.find(id)
+			if !strings.HasPrefix(line, "[info] {") {
+				t.Errorf("audit entry is not JSON at info: %.80s", line)
+			}
+		})
+	}
+}
+
+func requestHeaders(authority, id string) wasmhost.Headers {
+	return wasmhost.Headers{{":method", "POST"}, {":path", "/"}, {":authority", authority},
+		{"content-type", "application/x-www-form-urlencoded"}, {"x-request-id", id}}
+}
+
+func mustStep(t *testing.T) func(wasmhost.Step, error) {
+	return func(_ wasmhost.Step, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (r *logRecorder) count(sub string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, l := range r.lines {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestThroughHTTPProxy(t *testing.T) {
+	p, _ := wafPlugin(t)
+	var mu sync.Mutex
+	var got []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.RequestURI()+" "+string(b))
+		mu.Unlock()
+		w.Header().Set("content-type", "text/plain")
+		fmt.Fprint(w, "upstream ok")
+	}))
+	defer upstream.Close()
+	px, err := wasmhost.NewProxy(p, upstream.URL, wasmhost.WithChunkSize(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(px)
+	defer front.Close()
+
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		reached                  bool
+	}{
+		{"benign_post_reaches_upstream_byte_for_byte", "POST", "/form", "name=Ada&city=London%20Town", 200, true},
+		{"sqli_post_blocked_before_upstream", "POST", "/form", "name=" + url.QueryEscape(sqli), 403, false},
+		{"xss_query_blocked_before_upstream", "GET", "/?q=" + url.QueryEscape(xss), "", 403, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			got = nil
+			mu.Unlock()
+			req, _ := http.NewRequest(tc.method, front.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("content-type", "application/x-www-form-urlencoded")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (%s)", res.StatusCode, tc.status, body)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tc.reached {
+				if want := tc.method + " " + tc.path + " " + tc.body; len(got) != 1 || got[0] != want {
+					t.Fatalf("upstream saw %q, want %q", got, want)
+				}
+				if string(body) != "upstream ok" {
+					t.Fatalf("client body %q", body)
+				}
+			} else if len(got) != 0 {
+				t.Fatalf("upstream saw %q", got)
 			}
 		})
 	}

@@ -1,0 +1,65 @@
+package wasmplugin
+
+import (
+	"testing"
+
+	"github.com/corazawaf/coraza/v3/debuglog"
+	"github.com/corazawaf/coraza/v3/types"
+
+	"github.com/meshwaf/meshwaf/internal/abi"
+)
+
+func TestSeverityLevel(t *testing.T) {
+	tests := []struct {
+		sev  types.RuleSeverity
+		want abi.LogLevel
+	}{
+		{types.RuleSeverityEmergency, abi.LogLevelCritical},
+		{types.RuleSeverityAlert, abi.LogLevelCritical},
+		{types.RuleSeverityCritical, abi.LogLevelCritical},
+		{types.RuleSeverityError, abi.LogLevelError},
+		{types.RuleSeverityWarning, abi.LogLevelWarn},
+		{types.RuleSeverityNotice, abi.LogLevelInfo},
+		{types.RuleSeverityInfo, abi.LogLevelInfo},
+		{types.RuleSeverityDebug, abi.LogLevelDebug},
+		{types.RuleSeverityUnset, abi.LogLevelInfo},
+	}
+	for _, tc := range tests {
+		t.Run(tc.sev.String(), func(t *testing.T) {
+			if got := severityLevel(tc.sev); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDebugLoggerFollowsSecDebugLogLevel(t *testing.T) {
+	var rec logRecorder
+	l := newDebugLogger(rec.sink, "coraza[x]: ")
+	l.Info().Msg("hidden at the default level")
+	l.Error().Str("k", "v").Msg("shown")
+	l = l.WithLevel(debuglog.LevelDebug) // what SecDebugLogLevel 4 does
+	l.Debug().Msg("debug now")
+	l.Trace().Msg("still hidden")
+	want := []string{`error coraza[x]: shown k="v"`, `debug coraza[x]: debug now`}
+	if len(rec.lines) != len(want) {
+		t.Fatalf("lines %q, want %q", rec.lines, want)
+	}
+	for i := range want {
+		if rec.lines[i] != want[i] {
+			t.Errorf("line %d = %q, want %q", i, rec.lines[i], want[i])
+		}
+	}
+}
+
+func TestDebugLevelMapping(t *testing.T) {
+	for lvl, want := range map[debuglog.Level]abi.LogLevel{
+		debuglog.LevelError: abi.LogLevelError, debuglog.LevelWarn: abi.LogLevelWarn,
+		debuglog.LevelInfo: abi.LogLevelInfo, debuglog.LevelDebug: abi.LogLevelDebug,
+		debuglog.LevelTrace: abi.LogLevelTrace,
+	} {
+		if got := debugLevel(lvl); got != want {
+			t.Errorf("debugLevel(%s) = %s, want %s", lvl, got, want)
+		}
+	}
+}
