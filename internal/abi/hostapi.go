@@ -88,7 +88,8 @@ func (mt MapType) SetPairs(pairs []Header) error {
 	return statusError(st)
 }
 
-// Size is the serialised size in bytes of header map mt, as the host reports it.
+// Size is the byte size of header map mt as Envoy counts it: the sum of name and value
+// lengths (HeaderMap::byteSize), not the serialised size.
 func (mt MapType) Size() (int, error) {
 	if err := statusError(proxyGetHeaderMapSize(mt, retSize())); err != nil {
 		return 0, err

@@ -15,8 +15,16 @@
 //	panic                  a Go panic in the request headers (the ABI fails the stream closed)
 //	exit                   os.Exit(3) in the request headers (the module is gone: a trap)
 //	stack-overflow         unbounded recursion (the Go runtime aborts the module)
+//	late-reply             let response headers through, then answer 403 from the body
+//	close-stream           close the request stream from the request headers
+//	set-property           set property meshwaf.x, read it back into x-abi-set-property
+//	gauge                  gauge +5, -2, then record 10; its value in x-abi-gauge
+//	response-trailers      add x-abi-response-trailer-seen to the response trailers
+//	effective-context      read :path with the root context effective (NotFound expected),
+//	                       then with the stream's; results in x-abi-effective-context
 //
-// A plugin configuration of "fail" makes OnPluginStart fail with an error log line.
+// A plugin configuration of "fail" makes OnPluginStart fail with an error log line;
+// "log-levels" logs one line per level and the host's log level.
 package main
 
 import (
@@ -44,10 +52,11 @@ func (*vmContext) OnVMStart(size int) bool {
 	return true
 }
 
-func (*vmContext) NewPluginContext(id uint32) abi.PluginContext { return &pluginContext{} }
+func (*vmContext) NewPluginContext(id uint32) abi.PluginContext { return &pluginContext{id: id} }
 
 type pluginContext struct {
 	abi.DefaultPluginContext
+	id                               uint32
 	requests, streamsDone, bodyBytes abi.Metric
 }
 
@@ -56,6 +65,13 @@ func (p *pluginContext) OnPluginStart(size int) bool {
 	if err != nil {
 		abi.Logf(abi.LogLevelError, "reading plugin configuration: %v", err)
 		return false
+	}
+	if string(cfg) == "log-levels" {
+		for l := abi.LogLevelTrace; l <= abi.LogLevelCritical; l++ {
+			abi.Logf(l, "log line at %s", l)
+		}
+		level, err := abi.HostLogLevel()
+		abi.Logf(abi.LogLevelCritical, "host log level %s %v", level, err)
 	}
 	if string(cfg) == "fail" {
 		abi.Log(abi.LogLevelError, `plugin configuration "fail" refused`)
@@ -78,16 +94,17 @@ func (p *pluginContext) OnPluginStart(size int) bool {
 }
 
 func (p *pluginContext) NewHTTPContext(id uint32) abi.HTTPContext {
-	return &httpContext{plugin: p, id: id}
+	return &httpContext{plugin: p, id: id, rootID: p.id}
 }
 
 type httpContext struct {
 	abi.DefaultHTTPContext
 	plugin      *pluginContext
-	id          uint32
+	id, rootID  uint32
 	action      string
 	requestBody int
 	props       string
+	effective   string
 }
 
 func (h *httpContext) OnRequestHeaders(numHeaders int, endOfStream bool) abi.Action {
@@ -123,6 +140,16 @@ func (h *httpContext) OnRequestHeaders(numHeaders int, endOfStream bool) abi.Act
 		return abi.Action(recurse(1))
 	case "pause-headers":
 		return abi.ActionPause
+	case "close-stream":
+		must(abi.CloseStream(abi.StreamRequest))
+	case "set-property":
+		must(abi.SetProperty([]byte("v"), "meshwaf", "x"))
+	case "effective-context":
+		must(abi.SetEffectiveContext(h.rootID))
+		_, errRoot := abi.RequestHeaders.Get(":path")
+		must(abi.SetEffectiveContext(h.id))
+		p, errStream := abi.RequestHeaders.Get(":path")
+		h.effective = fmt.Sprintf("root:%v stream:%s/%v", errRoot, p, errStream)
 	}
 	return abi.ActionContinue
 }
@@ -198,6 +225,23 @@ func (h *httpContext) OnResponseHeaders(numHeaders int, endOfStream bool) abi.Ac
 	must(abi.ResponseHeaders.Add("x-abi-request-count", fmt.Sprint(n)))
 	must(abi.ResponseHeaders.Add("x-abi-upstream-status", status))
 	switch h.action {
+	case "set-property":
+		v, err := abi.PropertyString("meshwaf", "x")
+		must(err)
+		must(abi.ResponseHeaders.Add("x-abi-set-property", v))
+	case "gauge":
+		g, err := abi.DefineMetric(abi.MetricGauge, "abitest.gauge")
+		must(err)
+		must(g.Increment(5))
+		must(g.Increment(-2))
+		after, err := g.Value()
+		must(err)
+		must(g.Record(10))
+		v, err := g.Value()
+		must(err)
+		must(abi.ResponseHeaders.Add("x-abi-gauge", fmt.Sprintf("%d,%d", after, v)))
+	case "effective-context":
+		must(abi.ResponseHeaders.Add("x-abi-effective-context", h.effective))
 	case "response-header-reply":
 		must(abi.SendLocalResponse(abi.LocalResponse{
 			StatusCode: 403, Details: "abitest_response_headers",
@@ -215,6 +259,12 @@ func (h *httpContext) OnResponseHeaders(numHeaders int, endOfStream bool) abi.Ac
 
 func (h *httpContext) OnResponseBody(size int, endOfStream bool) abi.Action {
 	switch h.action {
+	case "late-reply":
+		must(abi.SendLocalResponse(abi.LocalResponse{
+			StatusCode: 403, Details: "abitest_late_reply",
+			Body: []byte("too late to replace the response\n"), GRPCStatus: -1,
+		}))
+		return abi.ActionPause
 	case "response-body-reply":
 		if !endOfStream {
 			return abi.ActionPause
@@ -231,6 +281,13 @@ func (h *httpContext) OnResponseBody(size int, endOfStream bool) abi.Action {
 		body, err := abi.ResponseBody.Bytes(0, size)
 		must(err)
 		must(abi.ResponseBody.Replace(bytes.ToUpper(body)))
+	}
+	return abi.ActionContinue
+}
+
+func (h *httpContext) OnResponseTrailers(n int) abi.Action {
+	if h.action == "response-trailers" {
+		must(abi.ResponseTrailers.Add("x-abi-response-trailer-seen", fmt.Sprint(n)))
 	}
 	return abi.ActionContinue
 }
