@@ -71,7 +71,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, err := p.plugin.NewStream(r.Context(), info)
 	if err != nil {
 		p.logf(LogError, "wasmhost: no stream for %s %s: %v", r.Method, r.RequestURI, err)
-		http.Error(w, "internal error in the WAF host", http.StatusInternalServerError)
+		// Envoy fails a stream it cannot give a working VM with 503 (wasm_fail_stream).
+		http.Error(w, "WAF plugin unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
@@ -381,11 +382,12 @@ func (ex *exchange) reply(r *LocalReply) {
 	ex.sent = true
 }
 
-// fail ends the exchange after a plugin failure: 500 before the response started (docs/abi.md:
-// Envoy answers 500 for a fail-closed plugin), a reset after.
+// fail ends the exchange after a plugin failure (a trap: the VM is gone): like Envoy's
+// Context::failStream, 503 with details wasm_fail_stream before the response started, a reset
+// after.
 func (ex *exchange) fail(err error) {
 	ex.proxy.logf(LogError, "wasmhost: %s %s: %v", ex.r.Method, ex.r.RequestURI, err)
-	ex.reply(&LocalReply{Status: http.StatusInternalServerError, Body: []byte("internal error in the WAF host\n"),
+	ex.reply(&LocalReply{Status: http.StatusServiceUnavailable, Details: "wasm_fail_stream", Body: []byte("WAF plugin failed\n"),
 		Headers: Headers{{"content-type", "text/plain"}}})
 }
 

@@ -172,12 +172,13 @@ func TestProxy(t *testing.T) {
 	})
 }
 
-func TestProxyTrapAnswers500AndRecovers(t *testing.T) {
+// Envoy's Context::failStream answers 503 (wasm_fail_stream) when the VM traps.
+func TestProxyTrapAnswers503AndRecovers(t *testing.T) {
 	up, seen := newUpstream(t)
 	srv := newProxyServer(t, up.URL)
 	resp, _ := do(t, "GET", srv.URL+"/", "exit", "")
-	if resp.StatusCode != 500 {
-		t.Fatalf("trap: status %d, want 500", resp.StatusCode)
+	if resp.StatusCode != 503 {
+		t.Fatalf("trap: status %d, want 503", resp.StatusCode)
 	}
 	resp, body := do(t, "GET", srv.URL+"/", "", "")
 	if resp.StatusCode != 200 || body != "upstream body" {
