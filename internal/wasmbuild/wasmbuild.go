@@ -52,11 +52,12 @@ func Build(opts Options) (string, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", err
 	}
-	cached := filepath.Join(cacheDir, sum+".wasm")
+	prefix := cachePrefix(opts.Package)
+	cached := filepath.Join(cacheDir, prefix+sum+".wasm")
 
 	// Several test binaries start at once under `go test ./...`: a lock makes one of them
 	// build while the others wait for its result.
-	unlock, err := lockFile(filepath.Join(cacheDir, sum+".lock"))
+	unlock, err := lockFile(filepath.Join(cacheDir, prefix+sum+".lock"))
 	if err != nil {
 		return "", err
 	}
@@ -79,6 +80,7 @@ func Build(opts Options) (string, error) {
 		if err := os.Rename(tmp, cached); err != nil {
 			return "", err
 		}
+		prune(cacheDir, prefix, keepBuilds)
 	}
 	if opts.Output == "" {
 		return cached, nil
@@ -87,6 +89,42 @@ func Build(opts Options) (string, error) {
 		return "", err
 	}
 	return opts.Output, nil
+}
+
+// keepBuilds is how many modules of one package the cache keeps: enough for a few branches'
+// worth of source states, few enough that 30 MB modules do not pile up.
+const keepBuilds = 4
+
+// cachePrefix names a package's cache entries, so pruning one package keeps the others.
+func cachePrefix(pkg string) string {
+	name := strings.Trim(pkg, "./")
+	if name == "" || name == "github.com/meshwaf/meshwaf" {
+		name = "meshwaf"
+	}
+	return strings.NewReplacer("/", "_", ".", "_").Replace(name) + "-"
+}
+
+// prune deletes all but the newest keep modules (and their locks) of one package. Errors are
+// ignored: a file another process still reads stays readable on Linux, and the next build
+// tries again.
+func prune(dir, prefix string, keep int) {
+	matches, _ := filepath.Glob(filepath.Join(dir, prefix+"*.wasm"))
+	if len(matches) <= keep {
+		return
+	}
+	sort.Slice(matches, func(i, j int) bool { return modTime(matches[i]) > modTime(matches[j]) })
+	for _, m := range matches[keep:] {
+		os.Remove(m)
+		os.Remove(strings.TrimSuffix(m, ".wasm") + ".lock")
+	}
+}
+
+func modTime(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.ModTime().UnixNano()
 }
 
 // ForTest builds pkg for a test, failing the test on a build error.
