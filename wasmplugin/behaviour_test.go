@@ -690,3 +690,38 @@ func TestThroughHTTPProxy(t *testing.T) {
 		})
 	}
 }
+
+func TestEmbeddedConfigsAndDebugLog(t *testing.T) {
+	m := wafModule(t)
+	tests := []struct {
+		name     string
+		set      []string
+		req      request
+		status   int
+		wantLogs []string
+	}{
+		{"demo_conf_blocks_its_demo_rule", []string{"Include @demo-conf"},
+			request{path: "/?id=0"}, 403, []string{`[id "101"]`}},
+		{"ftw_conf_logs_the_marker", []string{"Include @recommended-conf", "Include @crs-setup-conf", "Include @ftw-conf", "Include @owasp_crs/*.conf"},
+			request{headers: [][2]string{{"x-crs-test", "920100-1-abc-s"}}}, 200, []string{`[id "999999"]`, `X-CRS-Test 920100-1-abc-s`}},
+		{"debug_log_level_reaches_the_proxy_log", []string{"SecDebugLogLevel 9", "SecRuleEngine On"},
+			request{}, 200, []string{`[debug] coraza[t]: Evaluating phase`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _ := json.Marshal(map[string]any{"directives_map": map[string][]string{"t": tc.set}, "default_directives": "t"})
+			rec := &logRecorder{}
+			p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig(cfg), wasmhost.WithLogger(rec.log), wasmhost.WithLogLevel(wasmhost.LogTrace))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(context.Background())
+			wantStatus(t, drive(t, p, tc.req), tc.status)
+			for _, w := range tc.wantLogs {
+				if _, ok := rec.find(w); !ok {
+					t.Errorf("no log line with %q in %q", w, rec.lines)
+				}
+			}
+		})
+	}
+}
