@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/magefile/mage/mg"
 
@@ -56,11 +57,30 @@ func Build() error {
 // Run builds the plugin and serves it with the local runner; flags come from MESHWAF_ARGS.
 //
 // Example: MESHWAF_ARGS="--listen 127.0.0.1:9090 --upstream http://localhost:3000" go run mage.go run
-// MESHWAF_ARGS is split on white space (no shell quoting); --module defaults to the build.
+// MESHWAF_ARGS is split on white space (no shell quoting). The runner is built to
+// build/meshwaf-runner and started directly rather than through `go run`, because the go
+// command ignores SIGINT: mage's cancellation could not reach the runner through it, and
+// Ctrl-C would leave it running instead of shutting it down cleanly.
 func Run(ctx context.Context) error {
 	mg.CtxDeps(ctx, Build)
-	args := append([]string{"run", "./cmd/meshwaf"}, strings.Fields(os.Getenv("MESHWAF_ARGS"))...)
-	return goCmd(ctx, nil, args...)
+	root, err := wasmbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(root, "build", "meshwaf-runner")
+	if err := goCmd(ctx, nil, "build", "-o", bin, "./cmd/meshwaf"); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, bin, strings.Fields(os.Getenv("MESHWAF_ARGS"))...)
+	cmd.Dir = root
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// On cancellation ask for a graceful shutdown; kill only if it does not come.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 15 * time.Second
+	if err := cmd.Run(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("meshwaf: %w", err)
+	}
+	return nil
 }
 
 // Test runs every test of the module (go test ./...); it builds the wasm it needs itself.
