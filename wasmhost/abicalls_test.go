@@ -1,9 +1,12 @@
 package wasmhost_test
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/meshwaf/meshwaf/internal/wasmbuild"
 	"github.com/meshwaf/meshwaf/wasmhost"
 )
 
@@ -79,7 +82,22 @@ func TestHostCallsEnvoySemantics(t *testing.T) {
 }
 
 func TestLogLevelFiltersAndIsReported(t *testing.T) {
-	_, rec := newTestPlugin(t, wasmhost.WithPluginConfig([]byte("log-levels")), wasmhost.WithLogLevel(wasmhost.LogWarn))
+	if testing.Short() {
+		t.Skip("skipping: builds and compiles a wasm test plugin (-short)")
+	}
+	path := wasmbuild.ForTestTags(t, "./internal/abitest/testplugin", slices.Concat(wasmbuild.Tags, []string{"abitest_loglevel"}))
+	mod, err := wasmhost.CompileFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mod.Close(context.Background()) })
+	rec := &logRecorder{}
+	p, err := mod.NewPlugin(context.Background(), wasmhost.WithLogger(rec.log),
+		wasmhost.WithPluginConfig([]byte("log-levels")), wasmhost.WithLogLevel(wasmhost.LogWarn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
 	var got []string
 	for _, l := range rec.all() {
 		if strings.Contains(l, "log line at") || strings.Contains(l, "host log level") {

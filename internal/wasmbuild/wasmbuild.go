@@ -137,6 +137,16 @@ func ForTest(tb testing.TB, pkg string) string {
 	return path
 }
 
+// ForTestTags builds pkg with the given build tags for a test.
+func ForTestTags(tb testing.TB, pkg string, tags []string) string {
+	tb.Helper()
+	path, err := Build(Options{Package: pkg, Tags: tags})
+	if err != nil {
+		tb.Fatalf("building %s as wasm with tags %v: %v", pkg, tags, err)
+	}
+	return path
+}
+
 // ModuleRoot is the directory holding this module's go.mod.
 func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()

@@ -24,7 +24,8 @@
 //	                       then with the stream's; results in x-abi-effective-context
 //
 // A plugin configuration of "fail" makes OnPluginStart fail with an error log line;
-// "log-levels" logs one line per level and the host's log level.
+// "log-levels" logs one line per level and, built with tag abitest_loglevel, the host's log
+// level.
 package main
 
 import (
@@ -70,8 +71,9 @@ func (p *pluginContext) OnPluginStart(size int) bool {
 		for l := abi.LogLevelTrace; l <= abi.LogLevelCritical; l++ {
 			abi.Logf(l, "log line at %s", l)
 		}
-		level, err := abi.HostLogLevel()
-		abi.Logf(abi.LogLevelCritical, "host log level %s %v", level, err)
+		if line := hostLogLevel(); line != "" {
+			abi.Log(abi.LogLevelCritical, line)
+		}
 	}
 	if string(cfg) == "fail" {
 		abi.Log(abi.LogLevelError, `plugin configuration "fail" refused`)

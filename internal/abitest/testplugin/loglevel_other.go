@@ -1,0 +1,5 @@
+//go:build !abitest_loglevel
+
+package main
+
+func hostLogLevel() string { return "" }
