@@ -35,7 +35,8 @@ type ProxyOption func(*Proxy)
 // to the slices Envoy's codec delivers).
 func WithChunkSize(n int) ProxyOption { return func(p *Proxy) { p.chunkSize = n } }
 
-// WithTransport sets the client used to reach the upstream (default http.DefaultTransport).
+// WithTransport sets the client used to reach the upstream (default: a clone of
+// http.DefaultTransport with compression off).
 func WithTransport(rt http.RoundTripper) ProxyOption { return func(p *Proxy) { p.transport = rt } }
 
 // NewProxy returns a handler forwarding to upstream (e.g. "http://127.0.0.1:8080").
@@ -47,7 +48,7 @@ func NewProxy(plugin *Plugin, upstream string, opts ...ProxyOption) (*Proxy, err
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("wasmhost: upstream %q: want http(s)://host[:port]", upstream)
 	}
-	p := &Proxy{plugin: plugin, upstream: u, transport: http.DefaultTransport, chunkSize: 16 << 10}
+	p := &Proxy{plugin: plugin, upstream: u, transport: upstreamTransport(), chunkSize: 16 << 10}
 	for _, o := range opts {
 		o(p)
 	}
@@ -488,4 +489,14 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// upstreamTransport forwards requests as the plugin left them. Go's default transport would add
+// "Accept-Encoding: gzip" to requests that lack it and transparently decompress the answer, so
+// the upstream would see a header the client never sent and the plugin a body the client never
+// receives; Envoy does neither.
+func upstreamTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DisableCompression = true
+	return t
 }

@@ -1,10 +1,12 @@
 package wasmhost_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -224,5 +226,27 @@ func TestProxyConcurrent(t *testing.T) {
 	}
 	if err := errors.Join(all...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The upstream must see the client's headers, not ones the proxy's HTTP client adds: Go's
+// default transport would add Accept-Encoding: gzip (and decompress behind the plugin's back).
+func TestProxyAddsNoAcceptEncoding(t *testing.T) {
+	up, seen := newUpstream(t)
+	srv := newProxyServer(t, up.URL)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /plain HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := <-seen
+	if ae := got.header.Get("Accept-Encoding"); ae != "" {
+		t.Fatalf("upstream saw Accept-Encoding %q that the client never sent", ae)
 	}
 }
