@@ -2,6 +2,7 @@ package abitest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -40,8 +41,46 @@ var sdkModule = sync.OnceValues(func() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSDKImports(raw); err != nil {
+		return nil, err
+	}
 	return wasmbin.RenameExport(raw, "_initialize", "_start")
 })
+
+// sdkEmulatorImports are the env functions the SDK emulator (v0.24.0) provides. Envoy provides
+// more (proxy_get_log_level, proxy_get_current_time_nanoseconds, proxy_get_header_map_size…);
+// a module importing one of those cannot load in the emulator.
+var sdkEmulatorImports = []string{
+	"proxy_log", "proxy_set_property", "proxy_get_property", "proxy_send_local_response",
+	"proxy_get_shared_data", "proxy_set_shared_data", "proxy_register_shared_queue",
+	"proxy_resolve_shared_queue", "proxy_dequeue_shared_queue", "proxy_enqueue_shared_queue",
+	"proxy_get_header_map_value", "proxy_add_header_map_value", "proxy_replace_header_map_value",
+	"proxy_continue_stream", "proxy_close_stream", "proxy_remove_header_map_value",
+	"proxy_get_header_map_pairs", "proxy_set_header_map_pairs", "proxy_get_buffer_bytes",
+	"proxy_set_buffer_bytes", "proxy_http_call", "proxy_call_foreign_function",
+	"proxy_set_tick_period_milliseconds", "proxy_set_effective_context", "proxy_done",
+	"proxy_define_metric", "proxy_increment_metric", "proxy_record_metric", "proxy_get_metric",
+}
+
+// checkSDKImports fails once, with the reason, when the test plugin started calling a host
+// function the emulator lacks, instead of every test failing to load the module.
+func checkSDKImports(module []byte) error {
+	imports, err := wasmbin.Imports(module)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, im := range imports {
+		if im.Module == "env" && !slices.Contains(sdkEmulatorImports, im.Name) {
+			missing = append(missing, im.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the test plugin imports %s, which the SDK emulator does not provide: "+
+			"keep such calls out of its default build (see docs/hosts-compared.md)", strings.Join(missing, ", "))
+	}
+	return nil
+}
 
 // sdkHost starts the test plugin in a fresh VM of the SDK emulator with pluginConfig, and
 // checks the VM started. The plugin's start result is returned, not checked.
