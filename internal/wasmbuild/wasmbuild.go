@@ -21,7 +21,7 @@ import (
 )
 
 // Tags are the build tags every meshwaf module is built with (see docs/build.md for why).
-var Tags = []string{"no_fs_access", "memoize_builders"}
+var Tags = []string{"no_fs_access"}
 
 // Options say what to build.
 type Options struct {
