@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshwaf/meshwaf/internal/wasmbuild"
+	"github.com/meshwaf/meshwaf/internal/wasmtest"
 	"github.com/meshwaf/meshwaf/wasmhost"
 )
 
@@ -91,15 +92,15 @@ func TestLogLevelFiltersAndIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mod.Close(context.Background()) })
-	rec := &logRecorder{}
-	p, err := mod.NewPlugin(context.Background(), wasmhost.WithLogger(rec.log),
+	rec := &wasmtest.LogRecorder{}
+	p, err := mod.NewPlugin(context.Background(), wasmhost.WithLogger(rec.Log),
 		wasmhost.WithPluginConfig([]byte("log-levels")), wasmhost.WithLogLevel(wasmhost.LogWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close(context.Background()) })
 	var got []string
-	for _, l := range rec.all() {
+	for _, l := range rec.Lines() {
 		if strings.Contains(l, "log line at") || strings.Contains(l, "host log level") {
 			got = append(got, l)
 		}

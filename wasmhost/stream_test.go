@@ -215,8 +215,8 @@ func TestStreamTrapRebuildsVM(t *testing.T) {
 			if st.Headers == nil {
 				t.Fatalf("next request not served: %+v", st)
 			}
-			if !strings.Contains(strings.Join(rec.all(), "\n"), "VM failed") {
-				t.Errorf("failure not logged: %q", rec.all())
+			if !strings.Contains(strings.Join(rec.Lines(), "\n"), "VM failed") {
+				t.Errorf("failure not logged: %q", rec.Lines())
 			}
 		})
 	}
@@ -261,7 +261,7 @@ func TestConfigureFailure(t *testing.T) {
 
 func TestStartLogsConfiguration(t *testing.T) {
 	_, rec := newTestPlugin(t, wasmhost.WithVMConfig([]byte("vmcfg")), wasmhost.WithPluginConfig([]byte("plugincfg")))
-	log := strings.Join(rec.all(), "\n")
+	log := strings.Join(rec.Lines(), "\n")
 	for _, want := range []string{`vm started with configuration "vmcfg"`, `plugin started with configuration "plugincfg"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)

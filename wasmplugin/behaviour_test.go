@@ -17,64 +17,16 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/meshwaf/meshwaf/internal/wasmbuild"
+	"github.com/meshwaf/meshwaf/internal/wasmtest"
 	"github.com/meshwaf/meshwaf/wasmhost"
 )
 
 // The behaviour tests drive the compiled meshwaf.wasm through the wazero host, callback by
 // callback, the way Envoy would.
 
-var (
-	moduleOnce sync.Once
-	module     *wasmhost.Module
-	moduleErr  error
-)
-
 func wafModule(t *testing.T) *wasmhost.Module {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: builds meshwaf.wasm with Coraza and CRS (-short)")
-	}
-	moduleOnce.Do(func() {
-		path, err := wasmbuild.Build(wasmbuild.Options{Package: "github.com/meshwaf/meshwaf"})
-		if err != nil {
-			moduleErr = err
-			return
-		}
-		module, moduleErr = wasmhost.CompileFile(context.Background(), path)
-	})
-	if moduleErr != nil {
-		t.Fatalf("meshwaf module: %v", moduleErr)
-	}
-	return module
-}
-
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (r *logRecorder) log(level wasmhost.LogLevel, msg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lines = append(r.lines, "["+level.String()+"] "+msg)
-}
-
-func (r *logRecorder) find(sub string) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, l := range r.lines {
-		if strings.Contains(l, sub) {
-			return l, true
-		}
-	}
-	return "", false
-}
-
-func (r *logRecorder) reset() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lines = nil
+	return wasmtest.Module(t, wasmtest.Plugin)
 }
 
 // crs is a blocking CRS set as users write it.
@@ -137,18 +89,18 @@ var pluginConfig = map[string]any{
 var (
 	pluginOnce sync.Once
 	plugin     *wasmhost.Plugin
-	pluginLog  = &logRecorder{}
+	pluginLog  = &wasmtest.LogRecorder{}
 	pluginErr  error
 )
 
 // wafPlugin is one plugin shared by the tests: compiling CRS in Wasm takes seconds.
-func wafPlugin(t *testing.T) (*wasmhost.Plugin, *logRecorder) {
+func wafPlugin(t *testing.T) (*wasmhost.Plugin, *wasmtest.LogRecorder) {
 	t.Helper()
 	m := wafModule(t)
 	pluginOnce.Do(func() {
 		cfg, _ := json.Marshal(pluginConfig)
 		plugin, pluginErr = m.NewPlugin(context.Background(), wasmhost.WithPluginConfig(cfg),
-			wasmhost.WithLogger(pluginLog.log), wasmhost.WithLogLevel(wasmhost.LogTrace))
+			wasmhost.WithLogger(pluginLog.Log), wasmhost.WithLogLevel(wasmhost.LogTrace))
 	})
 	if pluginErr != nil {
 		t.Fatalf("NewPlugin: %v", pluginErr)
@@ -494,10 +446,10 @@ func TestDetectionOnlyCountsAndLogsButPasses(t *testing.T) {
 	p, logs := wafPlugin(t)
 	o := drive(t, p, request{authority: "detect.test", path: "/?q=" + url.QueryEscape(sqli)})
 	wantStatus(t, o, 200)
-	if _, ok := logs.find(`[id "942100"]`); !ok {
+	if _, ok := logs.Find(`[id "942100"]`); !ok {
 		t.Error(`no log line with [id "942100"]`)
 	}
-	if _, ok := logs.find("would have interrupted"); !ok {
+	if _, ok := logs.Find("would have interrupted"); !ok {
 		t.Error("no DetectionOnly interruption line")
 	}
 	if v := metric(p, "waf_filter.tx.matched_rules_category=sqli_authority=detect.test_owner=team-a"); v < 1 {
@@ -515,7 +467,7 @@ func TestMetricsAndLogLines(t *testing.T) {
 	if v := metric(p, "waf_filter.tx.interruptions_ruleid=949110_phase=request-body_authority=my-app.test-8080_owner=team-a"); v < 1 {
 		t.Errorf("interruption counter %d; metrics %v", v, p.Metrics().Map())
 	}
-	line, ok := logs.find(`[id "942100"]`)
+	line, ok := logs.Find(`[id "942100"]`)
 	if !ok {
 		t.Fatal(`no log line with [id "942100"]`)
 	}
@@ -545,13 +497,13 @@ func TestBadConfigurationRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &logRecorder{}
-			p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig([]byte(tc.config)), wasmhost.WithLogger(rec.log))
+			rec := &wasmtest.LogRecorder{}
+			p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig([]byte(tc.config)), wasmhost.WithLogger(rec.Log))
 			if err == nil {
 				p.Close(context.Background())
 				t.Fatal("configuration accepted")
 			}
-			line, ok := rec.find("plugin configuration refused")
+			line, ok := rec.Find("plugin configuration refused")
 			if !ok {
 				t.Fatalf("no refusal log line; error %v", err)
 			}
@@ -592,11 +544,11 @@ func TestLoggingPhaseRunsOnceEvenForResetStreams(t *testing.T) {
 			if tc.name == "reset_before_any_event" {
 				return // no request headers: no transaction, nothing to log
 			}
-			n := logs.count(id)
+			n := logs.Count(id)
 			if n != 1 {
 				t.Fatalf("%d audit entries for %s, want 1", n, id)
 			}
-			line, _ := logs.find(id)
+			line, _ := logs.Find(id)
 			if !strings.HasPrefix(line, "[info] {") {
 				t.Errorf("audit entry is not JSON at info: %.80s", line)
 			}
@@ -616,18 +568,6 @@ func mustStep(t *testing.T) func(wasmhost.Step, error) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func (r *logRecorder) count(sub string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, l := range r.lines {
-		if strings.Contains(l, sub) {
-			n++
-		}
-	}
-	return n
 }
 
 func TestThroughHTTPProxy(t *testing.T) {
@@ -710,16 +650,16 @@ func TestEmbeddedConfigsAndDebugLog(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, _ := json.Marshal(map[string]any{"directives_map": map[string][]string{"t": tc.set}, "default_directives": "t"})
-			rec := &logRecorder{}
-			p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig(cfg), wasmhost.WithLogger(rec.log), wasmhost.WithLogLevel(wasmhost.LogTrace))
+			rec := &wasmtest.LogRecorder{}
+			p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig(cfg), wasmhost.WithLogger(rec.Log), wasmhost.WithLogLevel(wasmhost.LogTrace))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer p.Close(context.Background())
 			wantStatus(t, drive(t, p, tc.req), tc.status)
 			for _, w := range tc.wantLogs {
-				if _, ok := rec.find(w); !ok {
-					t.Errorf("no log line with %q in %q", w, rec.lines)
+				if _, ok := rec.Find(w); !ok {
+					t.Errorf("no log line with %q in %q", w, rec.Lines())
 				}
 			}
 		})
