@@ -18,6 +18,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/meshwaf/meshwaf/internal/ftwrun"
 	"github.com/meshwaf/meshwaf/internal/wasmbuild"
 )
 
@@ -79,6 +80,45 @@ func Run(ctx context.Context) error {
 	cmd.WaitDelay = 15 * time.Second
 	if err := cmd.Run(); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("meshwaf: %w", err)
+	}
+	return nil
+}
+
+// FTW runs the OWASP CRS regression suite (4,674 tests) against the built plugin and exits
+// non-zero on any failure. Flags come from FTW_ARGS (split on white space).
+//
+// By default it builds the plugin, starts the albedo-compatible backend and one local runner
+// per CPU with @ftw-conf (logs under build/ftw/), spreads the tests over them, prints each
+// failure and the line "ftw: N passed, N failed, N skipped", and writes build/ftw-report.json.
+// FTW_ARGS: --include/--exclude REGEXP, --dir CRS/tests/regression/tests, --shards N,
+// --verbose, --report FILE, and --target URL --log-file PATH to test a running WAF (Envoy)
+// instead; see ftw/README.md.
+//
+// Example: FTW_ARGS="--include ^920" go run mage.go ftw
+func FTW(ctx context.Context) error {
+	o, err := ftwrun.ParseArgs(strings.Fields(os.Getenv("FTW_ARGS")))
+	if err != nil {
+		return err
+	}
+	if o.Target == "" {
+		mg.CtxDeps(ctx, Build)
+	}
+	root, err := wasmbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	if err := os.Chdir(root); err != nil {
+		return err
+	}
+	o.Out, o.Log = os.Stdout, os.Stderr
+	started := time.Now()
+	sum, err := ftwrun.Run(ctx, o)
+	fmt.Fprintf(os.Stderr, "ftw: %s in total\n", time.Since(started).Round(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	if sum.Failed > 0 {
+		return fmt.Errorf("ftw: %d test(s) failed", sum.Failed)
 	}
 	return nil
 }

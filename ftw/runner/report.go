@@ -14,9 +14,8 @@ import (
 
 func logIDs(lines [][]byte, custom *regexp.Regexp) []uint { return logmarker.RuleIDs(lines, custom) }
 
-// report records a result and prints it: failures always, the rest with Verbose.
-func (r *run) report(res Result) {
-	r.summary.add(res)
+// print prints a result: failures always, the rest with Verbose.
+func (r *run) print(res Result) {
 	where := fmt.Sprintf("%s:%d", res.File, res.Line)
 	switch res.Outcome {
 	case Failed:
@@ -49,6 +48,7 @@ type jsonReport struct {
 	ForcedFail int       `json:"forced_fail"`
 	Target     string    `json:"target,omitempty"`
 	LogFile    string    `json:"log_file,omitempty"`
+	Shards     []Shard   `json:"shards,omitempty"`
 	Mode       string    `json:"mode"`
 	Started    time.Time `json:"started"`
 	Duration   string    `json:"duration"`
@@ -73,7 +73,7 @@ func (r *run) finish(started time.Time, runErr error) (Summary, error) {
 		}
 		rep := jsonReport{
 			Passed: s.Passed, Failed: s.Failed, Skipped: s.Skipped, Ignored: s.Ignored, ForcedPass: s.ForcedPass, ForcedFail: s.ForcedFail,
-			Target: r.opts.Target, LogFile: r.cfg.LogFile, Mode: string(r.cfg.Mode), Started: started.UTC(),
+			Target: r.opts.Target, LogFile: r.cfg.LogFile, Shards: r.opts.Shards, Mode: string(r.cfg.Mode), Started: started.UTC(),
 			Duration: s.Duration.Round(time.Millisecond).String(), Results: s.Results,
 		}
 		if runErr != nil {

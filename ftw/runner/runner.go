@@ -2,9 +2,11 @@
 // stage is sent as raw bytes, bracketed by log-marker requests, and its response and the WAF
 // log lines between the markers are checked against the stage's expectations.
 //
-// Tests run one after another. The marker protocol attributes every log line between a start and
-// an end marker to the stage in between, so two stages in flight would see each other's lines;
-// go-ftw is sequential for the same reason.
+// Against one WAF, tests run one after another. The marker protocol attributes every log line
+// between a start and an end marker to the stage in between, so two stages in flight would see
+// each other's lines; go-ftw is sequential for the same reason. Options.Shards runs tests in
+// parallel across several WAF instances, each with its own log file, which keeps that
+// guarantee per log.
 package runner
 
 import (
@@ -17,6 +19,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/meshwaf/meshwaf/ftw/client"
@@ -36,6 +39,10 @@ type Options struct {
 	Target string
 	// LogFile is the WAF log to read markers and rule ids from; it overrides .ftw.yaml's logfile.
 	LogFile string
+	// Shards, if set, replace Target and LogFile: tests are handed out one at a time to the
+	// first idle shard, and each shard runs its tests sequentially against its own WAF and log.
+	// Results are reported in test order whatever the order of completion.
+	Shards []Shard
 
 	// Files are the tests to run. If nil, they are loaded from Dir, else from the CRS suite
 	// embedded in coraza-coreruleset (the same version as the rules).
@@ -63,6 +70,13 @@ type Options struct {
 
 	// ConnectTimeout and ReadTimeout bound each request (defaults 3s and 10s).
 	ConnectTimeout, ReadTimeout time.Duration
+}
+
+// Shard is one WAF instance of a parallel run: where its requests go and the log only it
+// writes to.
+type Shard struct {
+	Target  string `json:"target"`
+	LogFile string `json:"log_file"`
 }
 
 // Outcome is a test's result.
@@ -151,19 +165,51 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	defer r.close()
+	var tests []test.Test
 	for _, f := range r.files {
-		for _, t := range f.Tests {
-			if err := ctx.Err(); err != nil {
-				return r.finish(started, err)
+		tests = append(tests, f.Tests...)
+	}
+	results := make([]*Result, len(tests))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex // guards printing and results
+	)
+	for _, w := range r.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				res, err := w.runTest(ctx, tests[i])
+				if err != nil {
+					cancel(err)
+					return
+				}
+				mu.Lock()
+				r.print(res)
+				results[i] = &res
+				mu.Unlock()
 			}
-			res, err := r.runTest(ctx, t)
-			if err != nil {
-				return r.finish(started, err)
-			}
-			r.report(res)
+		}()
+	}
+feed:
+	for i := range tests {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
 		}
 	}
-	return r.finish(started, nil)
+	close(next)
+	wg.Wait()
+	for _, res := range results {
+		if res != nil {
+			r.summary.add(*res)
+		}
+	}
+	return r.finish(started, context.Cause(ctx))
 }
 
 type run struct {
@@ -171,22 +217,28 @@ type run struct {
 	cfg       config.Config
 	overrides *config.Overrides
 	files     []test.File
-	target    *config.InputOverride
-	log       *logmarker.Reader
 	client    client.Client
 	out       io.Writer
+	workers   []*worker
 	summary   Summary
+}
+
+// worker runs tests sequentially against one WAF and reads its log.
+type worker struct {
+	*run
+	target  *config.InputOverride
+	logFile string
+	log     *logmarker.Reader
 	// markerSeen is set once a marker was found: before that, a missing marker means the log or
 	// the marker rule is misconfigured and the run stops instead of failing every test.
 	markerSeen bool
 }
 
-func newRun(opts Options) (*run, error) {
+func newRun(opts Options) (_ *run, err error) {
 	r := &run{opts: opts, out: opts.Out, client: client.Client{ConnectTimeout: opts.ConnectTimeout, ReadTimeout: opts.ReadTimeout}}
 	if r.out == nil {
 		r.out = io.Discard
 	}
-	var err error
 	switch {
 	case opts.Config != nil:
 		r.cfg = *opts.Config
@@ -222,11 +274,6 @@ func newRun(opts Options) (*run, error) {
 			return nil, err
 		}
 	}
-	if opts.Target != "" {
-		if r.target, err = targetOverride(opts.Target); err != nil {
-			return nil, err
-		}
-	}
 	switch {
 	case opts.Files != nil:
 		r.files = opts.Files
@@ -248,11 +295,35 @@ func newRun(opts Options) (*run, error) {
 			return nil, err
 		}
 	}
-	if r.cfg.Mode != config.ModeCloud {
-		if r.cfg.LogFile == "" {
+	shards := opts.Shards
+	if len(shards) == 0 {
+		shards = []Shard{{Target: opts.Target, LogFile: r.cfg.LogFile}}
+	} else if opts.Target != "" || opts.LogFile != "" {
+		return nil, errors.New("ftw/runner: give either Shards or Target and LogFile, not both")
+	}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	for i, sh := range shards {
+		w := &worker{run: r, logFile: sh.LogFile}
+		r.workers = append(r.workers, w)
+		if sh.Target != "" {
+			if w.target, err = targetOverride(sh.Target); err != nil {
+				return nil, err
+			}
+		}
+		if r.cfg.Mode == config.ModeCloud {
+			continue
+		}
+		if sh.LogFile == "" {
+			if len(shards) > 1 {
+				return nil, fmt.Errorf("ftw/runner: shard %d (%s) has no log file", i+1, sh.Target)
+			}
 			return nil, errors.New("ftw/runner: no WAF log file: set --log-file or logfile in .ftw.yaml, or use cloud mode")
 		}
-		if r.log, err = logmarker.Open(r.cfg.LogFile, r.cfg.LogMarkerHeaderName, r.cfg.MaxMarkerLogLines); err != nil {
+		if w.log, err = logmarker.Open(sh.LogFile, r.cfg.LogMarkerHeaderName, r.cfg.MaxMarkerLogLines); err != nil {
 			return nil, err
 		}
 	}
@@ -279,8 +350,11 @@ func targetOverride(target string) (*config.InputOverride, error) {
 }
 
 func (r *run) close() {
-	if r.log != nil {
-		_ = r.log.Close()
+	for _, w := range r.workers {
+		if w.log != nil {
+			_ = w.log.Close()
+			w.log = nil
+		}
 	}
 }
 
@@ -310,7 +384,7 @@ func (r *run) selected(t test.Test) bool {
 	return r.cfg.Include == nil
 }
 
-func (r *run) runTest(ctx context.Context, t test.Test) (Result, error) {
+func (r *worker) runTest(ctx context.Context, t test.Test) (Result, error) {
 	res := Result{Name: t.Name(), File: t.File, Line: t.Line}
 	if !r.selected(t) {
 		res.Outcome, res.Reason = Skipped, "not selected by include/exclude/include_tags"
@@ -365,7 +439,7 @@ func joinReasons(rs []string) string {
 
 // runStage sends one stage between its markers and judges it. The error is reserved for
 // conditions that end the run.
-func (r *run) runStage(ctx context.Context, t test.Test, idx int, s test.Stage) (StageResult, error) {
+func (r *worker) runStage(ctx context.Context, t test.Test, idx int, s test.Stage) (StageResult, error) {
 	in := r.cfg.Input.Apply(s.Input)
 	if r.target != nil {
 		in = r.target.Apply(in)
@@ -425,7 +499,7 @@ func (r *run) runStage(ctx context.Context, t test.Test, idx int, s test.Stage) 
 
 // markerFailure turns a missing marker into a failed stage, or ends the run if no marker was
 // ever found: then the log or the WAF's marker rule is misconfigured, and every test would fail.
-func (r *run) markerFailure(idx int, which string, err error) (StageResult, error) {
+func (r *worker) markerFailure(idx int, which string, err error) (StageResult, error) {
 	if !r.markerSeen {
 		return StageResult{}, fmt.Errorf("ftw/runner: %s marker of the first test: %w", which, err)
 	}
@@ -434,7 +508,7 @@ func (r *run) markerFailure(idx int, which string, err error) (StageResult, erro
 
 // mark sends the marker request until the WAF's log shows it, as go-ftw's markAndFlush does:
 // each re-send also pushes buffered log lines out.
-func (r *run) mark(ctx context.Context, addr string, useTLS bool, host, id string) (logmarker.Marker, error) {
+func (r *worker) mark(ctx context.Context, addr string, useTLS bool, host, id string) (logmarker.Marker, error) {
 	req := client.Request{
 		Method: "GET", URI: "/status/200", Version: "HTTP/1.1", Autocomplete: true, SortHeaders: true,
 		Headers: client.MapHeaders(map[string]string{
@@ -464,7 +538,7 @@ func (r *run) mark(ctx context.Context, addr string, useTLS bool, host, id strin
 		}
 	}
 	return logmarker.Marker{}, fmt.Errorf("marker %s not in the last %d lines of %s after %d requests: does the WAF log the %s header (the @ftw-conf marker rule)?",
-		id, r.cfg.MaxMarkerLogLines, r.cfg.LogFile, r.cfg.MaxMarkerRetries, r.cfg.LogMarkerHeaderName)
+		id, r.cfg.MaxMarkerLogLines, r.logFile, r.cfg.MaxMarkerRetries, r.cfg.LogMarkerHeaderName)
 }
 
 // buildRequest turns a stage input into wire bytes.

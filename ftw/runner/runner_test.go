@@ -293,3 +293,45 @@ func TestRunConfigurationErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRunShards(t *testing.T) {
+	// Two WAFs, each with its own log: every test runs on one of them, results come back in
+	// test order, and the outcomes are those of a sequential run.
+	var shards []Shard
+	for range 2 {
+		waf, logPath := newFakeWAF(t, false)
+		srv := httptest.NewServer(waf)
+		defer srv.Close()
+		shards = append(shards, Shard{Target: srv.URL, LogFile: logPath})
+	}
+	opts := Options{Files: fixtureFiles(t), ConfigFile: "../testdata/runner/ftw.yaml",
+		OverridesFile: "../testdata/runner/overrides.yaml", ReportPath: "-"}
+	seq := opts
+	seq.Target, seq.LogFile = shards[0].Target, shards[0].LogFile
+	want, err := Run(context.Background(), seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Shards = shards
+	got, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Line() != want.Line() || len(got.Results) != len(want.Results) {
+		t.Fatalf("sharded %q, sequential %q", got.Line(), want.Line())
+	}
+	for i, r := range got.Results {
+		if r.Name != want.Results[i].Name || r.Outcome != want.Results[i].Outcome {
+			t.Errorf("result %d: %s %s, want %s %s", i, r.Name, r.Outcome, want.Results[i].Name, want.Results[i].Outcome)
+		}
+	}
+	for _, sh := range shards {
+		if b, _ := os.ReadFile(sh.LogFile); !bytes.Contains(b, []byte("X-CRS-Test")) {
+			t.Errorf("shard %s got no test", sh.Target)
+		}
+	}
+	opts.Target = shards[0].Target
+	if _, err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("Shards with Target: err = %v", err)
+	}
+}
