@@ -172,3 +172,81 @@ func appendU32(b []byte, v uint32) []byte {
 		return append(b, c)
 	}
 }
+
+// skipSLEB skips a signed LEB128 number of at most maxBytes bytes.
+func (r *reader) skipSLEB(maxBytes int) error {
+	for range maxBytes {
+		b, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if b&0x80 == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("signed LEB128 value longer than %d bytes", maxBytes)
+}
+
+// skipBlockType skips a block type: 0x40 (empty), a value type, or a type index (s33).
+func (r *reader) skipBlockType() error {
+	if r.done() {
+		return errShort
+	}
+	switch b := r.buf[r.off]; {
+	case b == 0x40 || b >= 0x6f && b <= 0x7f:
+		r.off++
+		return nil
+	case b == 0x63 || b == 0x64:
+		return r.skipRefType()
+	}
+	return r.sleb33()
+}
+
+// skipHeapType skips a heap type: an abstract one (one byte) or a type index (s33).
+func (r *reader) skipHeapType() error { return r.sleb33() }
+
+// skipMemarg skips a load's or store's alignment (bit 6: a memory index follows) and offset.
+func (r *reader) skipMemarg() error {
+	align, err := r.u32()
+	if err != nil {
+		return err
+	}
+	if align&0x40 != 0 {
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+	}
+	_, err = r.uleb(64)
+	return err
+}
+
+// skipNameMap skips a name map: a vector of (index, name).
+func (r *reader) skipNameMap() error {
+	n, err := r.u32()
+	if err != nil {
+		return err
+	}
+	for range n {
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+		if _, err := r.name(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendU32Width appends v as unsigned LEB128 padded to width bytes when it fits in them
+// (padding with continuation bytes is valid LEB128), else in its shortest form.
+func appendU32Width(b []byte, v uint32, width int) []byte {
+	short := appendU32(nil, v)
+	if len(short) >= width {
+		return append(b, short...)
+	}
+	for i := 0; i < width-1; i++ {
+		b = append(b, byte(v&0x7f)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v&0x7f))
+}
