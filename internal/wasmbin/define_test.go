@@ -163,4 +163,3 @@ func TestDefineImportsPassesTheImportsType(t *testing.T) {
 		t.Errorf("type of env.a = %+v, want () -> i32", got)
 	}
 }
-
