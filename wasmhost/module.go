@@ -40,6 +40,9 @@ func Compile(ctx context.Context, wasm []byte, opts ...Option) (*Module, error) 
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.profileErr != nil {
+		return nil, cfg.profileErr
+	}
 	rcfg := wazero.NewRuntimeConfig()
 	var cache wazero.CompilationCache
 	if cfg.cacheDir != "" {
@@ -70,6 +73,11 @@ func Compile(ctx context.Context, wasm []byte, opts ...Option) (*Module, error) 
 		return fail(fmt.Errorf("wasmhost: compile module: %w", err))
 	}
 	m.compiled = compiled
+	if cfg.profile != nil {
+		if err := cfg.profile.checkImports(compiled); err != nil {
+			return fail(err)
+		}
+	}
 	if _, ok := compiled.ExportedFunctions()[abiMarker]; !ok {
 		return fail(fmt.Errorf("wasmhost: module does not export %s: not a Proxy-Wasm ABI 0.2.1 module", abiMarker))
 	}

@@ -10,11 +10,11 @@ import (
 )
 
 // WASI instantiates the host module(s) that provide wasi_snapshot_preview1 into a runtime.
-// It is an option so a host profile can offer exactly the WASI set of a given Envoy release
-// (see docs hosts.md): a module importing anything outside it then fails to load, as in Envoy.
+// The host profiles (WithHostProfile) use it to offer the WASI of a given Envoy release;
+// WithWASI replaces it for other hosts.
 type WASI func(ctx context.Context, r wazero.Runtime) error
 
-// FullWASI is wazero's complete wasi_snapshot_preview1, the default.
+// FullWASI is wazero's complete wasi_snapshot_preview1, whose poll_oneoff sleeps.
 func FullWASI(ctx context.Context, r wazero.Runtime) error {
 	_, err := wasi_snapshot_preview1.Instantiate(ctx, r)
 	return err
@@ -24,6 +24,8 @@ type moduleConfig struct {
 	cacheDir    string
 	wasi        WASI
 	memoryPages uint32
+	profile     *HostProfile // nil: no import check (WithWASI)
+	profileErr  error        // a bad HostProfileEnv, reported by Compile unless overridden
 }
 
 // Option configures Compile.
@@ -33,8 +35,11 @@ type Option func(*moduleConfig)
 // The default is os.UserCacheDir()/meshwaf/wazero, so a second process skips compilation.
 func WithCacheDir(dir string) Option { return func(c *moduleConfig) { c.cacheDir = dir } }
 
-// WithWASI replaces the WASI implementation (default FullWASI).
-func WithWASI(w WASI) Option { return func(c *moduleConfig) { c.wasi = w } }
+// WithWASI replaces the WASI implementation and turns off the host profile's import check
+// (default: the CppHost427 profile, see WithHostProfile).
+func WithWASI(w WASI) Option {
+	return func(c *moduleConfig) { c.wasi, c.profile, c.profileErr = w, nil, nil }
+}
 
 // WithMemoryLimitPages caps each VM's linear memory (64 KiB pages); growing past it fails in
 // the guest instead of exhausting the host.
@@ -43,7 +48,12 @@ func WithMemoryLimitPages(pages uint32) Option {
 }
 
 func defaultModuleConfig() moduleConfig {
-	c := moduleConfig{wasi: FullWASI}
+	var c moduleConfig
+	if p, err := profileFromEnv(); err != nil {
+		c.profileErr = err
+	} else {
+		WithHostProfile(p)(&c)
+	}
 	if dir, err := os.UserCacheDir(); err == nil {
 		c.cacheDir = filepath.Join(dir, "meshwaf", "wazero")
 	}
