@@ -33,8 +33,9 @@ type Options struct {
 	Tags []string
 }
 
-// Build compiles opts.Package for wasip1 as a reactor and returns the module's path. The build
-// is skipped when a module built from identical inputs exists.
+// Build compiles opts.Package for wasip1 as a reactor, applies the post-link step that makes
+// it load on every Envoy since 1.33 (postLink), and returns the module's path. The build is
+// skipped when a module built from identical inputs exists.
 func Build(opts Options) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -76,6 +77,10 @@ func Build(opts Options) (string, error) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.Remove(tmp)
 			return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		if err := postLinkFile(tmp); err != nil {
+			os.Remove(tmp)
+			return "", fmt.Errorf("post-link step on %s: %w", opts.Package, err)
 		}
 		if err := os.Rename(tmp, cached); err != nil {
 			return "", err
