@@ -7,6 +7,7 @@ package wasmbuild
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -178,39 +179,37 @@ func goBinary() string {
 	return "go"
 }
 
-// sourceHash covers every input of the build: the Go sources and embedded files of the module
-// (all of them, since the set a package needs is what `go list -deps` would compute and the
-// module is small), go.mod/go.sum, the package, tags and the toolchain version.
+// sourceHash covers every input of the build and nothing else, so an edit elsewhere in the
+// repository (a test, the FTW runner) does not force a rebuild of the 30 MB plugin: the Go and
+// embedded files of the module's own packages the build pulls in for wasip1, the packages of
+// the post-link step (it shapes the artifact too), go.mod/go.sum (which pin every other
+// module), the package, the tags and the toolchain version.
 func sourceHash(root, pkg string, tags []string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "pkg=%s\ntags=%s\ngo=%s\n", pkg, strings.Join(tags, ","), runtime.Version())
-	var files []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	files := map[string]bool{"go.mod": true, "go.sum": true}
+	for _, q := range []struct {
+		pkg  string
+		env  []string
+		tags []string
+	}{
+		{pkg, []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"}, tags},
+		{selfPackage, nil, nil},
+	} {
+		if err := localFiles(root, q.pkg, q.env, q.tags, files); err != nil {
+			return "", err
 		}
-		rel, _ := filepath.Rel(root, path)
-		if d.IsDir() {
-			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "build" || d.Name() == "testdata" || fileExists(filepath.Join(path, "go.mod"))) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		name := d.Name()
-		if strings.HasSuffix(name, "_test.go") {
-			return nil
-		}
-		if strings.HasSuffix(name, ".go") || strings.HasSuffix(name, ".conf") || name == "go.mod" || name == "go.sum" || strings.HasPrefix(rel, "rules"+string(filepath.Separator)) {
-			files = append(files, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
 	}
-	sort.Strings(files)
-	for _, f := range files {
+	names := make([]string, 0, len(files))
+	for f := range files {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
 		data, err := os.ReadFile(filepath.Join(root, f))
+		if errors.Is(err, fs.ErrNotExist) && f == "go.sum" {
+			continue // a module without dependencies has none
+		}
 		if err != nil {
 			return "", err
 		}
@@ -218,6 +217,42 @@ func sourceHash(root, pkg string, tags []string) (string, error) {
 		h.Write(data)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+// selfPackage is this package: its dependencies within the module run the post-link step.
+const selfPackage = "github.com/meshwaf/meshwaf/internal/wasmbuild"
+
+// localFiles adds to files (relative to root) the Go and embedded files of every package of
+// this module that pkg depends on, as `go list -deps` selects them for env and tags.
+func localFiles(root, pkg string, env, tags []string, files map[string]bool) error {
+	args := []string{"list", "-deps", "-f",
+		`{{if and .Module .Module.Main}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{end}}`}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	args = append(args, pkg)
+	cmd := exec.Command(goBinary(), args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		rel, err := filepath.Rel(root, line)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			return fmt.Errorf("go list: %s is outside the module root %s", line, root)
+		}
+		files[rel] = true
+	}
+	return nil
 }
 
 func lockFile(path string) (func(), error) {

@@ -38,9 +38,9 @@ func TestCachePrefixNamesPackage(t *testing.T) {
 	}
 }
 
-// The hash must change when a source changes and stay put otherwise, or tests would run a stale
-// module (or rebuild the 30 MB plugin every time).
-func TestSourceHashTracksSources(t *testing.T) {
+// The hash must change when an input of the build changes and stay put otherwise, or tests
+// would run a stale module (or rebuild the 30 MB plugin after every unrelated edit).
+func TestSourceHashTracksBuildInputs(t *testing.T) {
 	root := t.TempDir()
 	write := func(name, body string) {
 		t.Helper()
@@ -50,23 +50,39 @@ func TestSourceHashTracksSources(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("go.mod", "module github.com/meshwaf/meshwaf\n")
-	write("main.go", "package main\n")
+	write("go.mod", "module github.com/meshwaf/meshwaf\n\ngo 1.26\n")
+	write("main.go", "package main\n\nimport _ \"embed\"\n\n//go:embed rules/base.conf\nvar conf string\n\nfunc main() {}\n")
 	write("rules/base.conf", "SecRuleEngine On\n")
-	h1, err := sourceHash(root, ".", Tags)
-	if err != nil {
-		t.Fatal(err)
+	write("internal/wasmbuild/postlink.go", "package wasmbuild\n")
+	hash := func() string {
+		t.Helper()
+		h, err := sourceHash(root, ".", Tags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
 	}
+	h1 := hash()
+
 	write("main_test.go", "package main // tests are not in the module\n")
-	write("build/x.go", "ignored\n")
-	if h2, _ := sourceHash(root, ".", Tags); h2 != h1 {
-		t.Fatalf("hash changed for files outside the build")
+	write("ftw/other.go", "package other // not a dependency of the plugin\n")
+	write("rules/unused.conf", "not embedded\n")
+	if h := hash(); h != h1 {
+		t.Fatalf("hash changed for files that do not go into the build")
 	}
-	write("rules/base.conf", "SecRuleEngine DetectionOnly\n")
-	if h3, _ := sourceHash(root, ".", Tags); h3 == h1 {
-		t.Fatalf("hash unchanged after an embedded rule file changed")
+	for _, tc := range []struct{ name, file, body string }{
+		{"embedded_file", "rules/base.conf", "SecRuleEngine DetectionOnly\n"},
+		{"go_source", "main.go", "package main\n\nimport _ \"embed\"\n\n//go:embed rules/base.conf\nvar conf string\n\nfunc main() { println() }\n"},
+		{"post_link_step", "internal/wasmbuild/postlink.go", "package wasmbuild\n\nconst x = 1\n"},
+		{"go_sum", "go.sum", "example.com/m v1.0.0 h1:x\n"},
+	} {
+		before := hash()
+		write(tc.file, tc.body)
+		if hash() == before {
+			t.Errorf("%s: hash unchanged after %s changed", tc.name, tc.file)
+		}
 	}
-	if h4, _ := sourceHash(root, ".", []string{"other"}); h4 == h1 {
+	if h, _ := sourceHash(root, ".", []string{"other"}); h == hash() {
 		t.Fatalf("hash unchanged for other build tags")
 	}
 }
