@@ -69,7 +69,8 @@ func TestFTWConfHasMarkerRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`REQUEST_HEADERS:X-CRS-Test`, `id:999999`, `ctl:ruleRemoveById=1-999999`,
-		`tx.blocking_paranoia_level=4`, `tx.arg_length=400`, `tx.total_arg_length=6400`,
+		`tx.blocking_paranoia_level=4`, `tx.arg_length=400`, `tx.total_arg_length=64000`,
+		`tx.arg_name_length=100`, `tx.max_num_args=255`,
 		`tx.max_file_size=64100`, `tx.combined_file_sizes=65535`, `tx.crs_validate_utf8_encoding=1`,
 		`ctl:ruleRemoveById=910000`, `application/json`} {
 		if !strings.Contains(string(data), want) {
