@@ -431,7 +431,14 @@ func requestHeaders(r *http.Request) Headers {
 		uri = r.URL.RequestURI()
 	}
 	h := Headers{{":method", r.Method}, {":path", uri}, {":authority", r.Host}, {":scheme", scheme}}
-	h = appendHeader(h, r.Header)
+	hdr := r.Header
+	if len(r.TransferEncoding) > 0 {
+		// net/http moves Transfer-Encoding out of the header; Envoy's HTTP/1 codec leaves it
+		// in the map the filters see (CRS 920171 looks for it on GET and HEAD).
+		hdr = r.Header.Clone()
+		hdr["Transfer-Encoding"] = r.TransferEncoding
+	}
+	h = appendHeader(h, hdr)
 	// Envoy's connection manager sets x-forwarded-proto before the filters run.
 	if r.Header.Get("X-Forwarded-Proto") == "" {
 		h = append(h, [2]string{"x-forwarded-proto", scheme})
