@@ -22,6 +22,7 @@ import (
 	"github.com/meshwaf/meshwaf/ftw/backend"
 	ftwrunner "github.com/meshwaf/meshwaf/ftw/runner"
 	"github.com/meshwaf/meshwaf/internal/runner"
+	"github.com/meshwaf/meshwaf/wasmhost"
 )
 
 // PluginConfig is the plugin configuration of the local runners: Coraza's recommended
@@ -29,6 +30,9 @@ import (
 // setup, the engine settings of CRS's own test setup and the log-marker rule (@ftw-conf), and
 // the CRS rules. The same JSON serves as Envoy's plugin_config for a run against Envoy.
 const PluginConfig = `{"directives_map":{"ftw":["Include @recommended-conf","Include @crs-setup-conf","Include @ftw-conf","Include @owasp_crs/*.conf"]},"default_directives":"ftw"}`
+
+// readTimeout bounds each request of the suite.
+const readTimeout = 60 * time.Second
 
 // Options configure a run. Parse them from flags with ParseArgs.
 type Options struct {
@@ -107,6 +111,9 @@ func Run(ctx context.Context, o Options) (ftwrunner.Summary, error) {
 		Dir: o.Dir, Include: o.Include, Exclude: o.Exclude,
 		Config: &cfg, Overrides: overrides,
 		ReportPath: o.ReportPath, Out: o.Out, Verbose: o.Verbose,
+		// The largest CRS payloads take seconds through the full CRS in Wasm (920390-1: ~10 s on
+		// an idle core), past the client's default 10 s on a busy machine.
+		ReadTimeout: readTimeout,
 	}
 	if o.Target != "" {
 		ro.Target, ro.LogFile = o.Target, o.LogFile
@@ -152,6 +159,16 @@ func startLocal(ctx context.Context, o Options, n int) (_ *localWAF, err error) 
 		return nil, err
 	}
 	started := time.Now()
+	// Compile once first: it fills wazero's on-disk compilation cache, so the runners started in
+	// parallel below load the machine code instead of each compiling the 30 MB module (about
+	// 10 s of CPU per copy).
+	m, err := wasmhost.CompileFile(ctx, o.Module)
+	if err != nil {
+		return nil, fmt.Errorf("ftw: %w", err)
+	}
+	if err := m.Close(ctx); err != nil {
+		return nil, fmt.Errorf("ftw: %w", err)
+	}
 	l.servers = make([]*runner.Server, n)
 	l.shards = make([]ftwrunner.Shard, n)
 	errs := make([]error, n)
@@ -201,4 +218,3 @@ func (l *localWAF) close() {
 		_ = l.backend.Close()
 	}
 }
-
