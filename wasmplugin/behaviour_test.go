@@ -391,6 +391,19 @@ func TestPluginBehaviours(t *testing.T) {
 					t.Errorf("upstream's headers reached the client: %v", o.clientHeaders)
 				}
 			}},
+		// @recommended-conf keeps Coraza's 128 KiB in-memory limit; with no file system to spill
+		// to, the plugin raises it to SecRequestBodyLimit instead of failing larger bodies.
+		{"body_larger_than_coraza_in_memory_limit_passes", request{method: "POST", body: formBody(140 << 10), chunk: 16 << 10,
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 200)
+				if len(o.upstreamBody) != 140<<10 {
+					t.Errorf("upstream got %d bytes, want %d", len(o.upstreamBody), 140<<10)
+				}
+			}},
+		{"attack_after_in_memory_limit_blocked", request{method: "POST", body: append(formBody(140<<10), "&q=1'+OR+'1'='1"...), chunk: 16 << 10,
+			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}},
+			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
 		{"body_limit_reject_413", request{authority: "reject.test", method: "POST", body: big, chunk: 512,
 			headers: [][2]string{{"content-type", "text/plain"}}},
 			func(t *testing.T, o outcome) { wantStatus(t, o, 413) }},
@@ -664,4 +677,16 @@ func TestEmbeddedConfigsAndDebugLog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// formBody is a benign urlencoded body of exactly n bytes, in fields of ordinary size (one huge
+// field would make every CRS expression scan it, which tests nothing more and is slow).
+func formBody(n int) []byte {
+	var b []byte
+	for i := 0; len(b) < n; i++ {
+		b = fmt.Appendf(b, "field%d=%s&", i, bytes.Repeat([]byte("v"), 4000))
+	}
+	b = b[:n]
+	b[n-1] = 'v' // do not end on a separator
+	return b
 }

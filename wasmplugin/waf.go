@@ -24,6 +24,9 @@ type buildOptions struct {
 	sink         logSink
 	onMatch      func(types.MatchedRule)
 	deprecatedFn func(include string) (replacement string, deprecated bool)
+	// requestBodyInMemory, when set, overrides the set's SecRequestBodyInMemoryLimit (see
+	// scanRequestBodyLimits).
+	requestBodyInMemory int64
 }
 
 // buildWAFs compiles every directive set of cfg, returning the first failure as a
@@ -39,7 +42,17 @@ func buildWAFs(cfg *Config, opts buildOptions) (wafs, []string, error) {
 		if err != nil {
 			return nil, warnings, err
 		}
-		waf, err := newWAF(name, lines, opts)
+		limits, err := scanRequestBodyLimits(lines, opts.root)
+		if err != nil {
+			return nil, warnings, &ConfigError{Key: keyDirectivesMap, Set: name, Err: fmt.Errorf("reading body limits: %w", err)}
+		}
+		setOpts := opts
+		setOpts.requestBodyInMemory = limits.limit
+		if limits.inMemory != 0 && limits.inMemory < limits.limit && opts.sink != nil {
+			opts.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: %s[%q]: SecRequestBodyInMemoryLimit %d raised to SecRequestBodyLimit %d: a Wasm module has no file system to spill larger bodies to",
+				keyDirectivesMap, name, limits.inMemory, limits.limit))
+		}
+		waf, err := newWAF(name, lines, setOpts)
 		if err != nil {
 			return nil, warnings, err
 		}
@@ -123,6 +136,10 @@ func wafConfig(set string, lines []string, opts buildOptions) coraza.WAFConfig {
 	}
 	for _, l := range lines {
 		c = c.WithDirectives(l)
+	}
+	if opts.requestBodyInMemory > 0 {
+		// Applied by Coraza after the directives, so it wins over any SecRequestBodyInMemoryLimit.
+		c = c.WithRequestBodyInMemoryLimit(int(opts.requestBodyInMemory))
 	}
 	return c
 }
