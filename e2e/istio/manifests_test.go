@@ -1,0 +1,300 @@
+package istio
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	extv1alpha1 "istio.io/api/extensions/v1alpha1"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	clientext "istio.io/client-go/pkg/apis/extensions/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshwaf/meshwaf/e2e/envoy"
+	"github.com/meshwaf/meshwaf/e2e/internal/plugin"
+	"github.com/meshwaf/meshwaf/wasmplugin"
+)
+
+// strictJSON decodes like `kubectl apply --validate=strict` treats a field it does not know:
+// as an error. It covers the object's metadata and, for Gateway API and core kinds, the spec.
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// strictSpec decodes the object's spec into Istio's protobuf type. Istio's own JSON shims
+// (and so client-go's UnmarshalJSON) accept unknown fields; protojson with DiscardUnknown off
+// does not, so a misspelt key fails here instead of being dropped by the API server's pruning.
+func strictSpec(obj []byte, spec proto.Message) error {
+	var o struct {
+		Spec json.RawMessage `json:"spec"`
+	}
+	if err := json.Unmarshal(obj, &o); err != nil {
+		return err
+	}
+	if len(o.Spec) == 0 {
+		return fmt.Errorf("no spec")
+	}
+	return protojson.UnmarshalOptions{DiscardUnknown: false}.Unmarshal(o.Spec, spec)
+}
+
+// checked is what checkObject found in one object.
+type checked struct {
+	pluginConfig *structpb.Struct // nil for kinds without one
+	sha256, url  string
+}
+
+// checkObject decodes one object with the types of its kind and checks what an example of
+// that kind must have.
+func checkObject(o Object) (checked, error) {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{o}, args...)...))
+	}
+	var c checked
+	switch o.APIVersion + " " + o.Kind {
+	case "extensions.istio.io/v1alpha1 WasmPlugin":
+		if got := clientext.SchemeGroupVersion.String(); got != o.APIVersion {
+			fail("client-go serves WasmPlugin in %s", got)
+		}
+		var obj clientext.WasmPlugin
+		if err := strictJSON(o.JSON, &obj); err != nil {
+			fail("%v", err)
+		}
+		var spec extv1alpha1.WasmPlugin
+		if err := strictSpec(o.JSON, &spec); err != nil {
+			fail("spec: %v", err)
+			break
+		}
+		checkTargeting(o, spec.GetSelector().GetMatchLabels(), len(spec.GetTargetRefs()), fail)
+		if spec.GetPhase() != extv1alpha1.PluginPhase_AUTHN {
+			fail("phase %v, want AUTHN", spec.GetPhase())
+		}
+		if spec.GetImagePullPolicy() == extv1alpha1.PullPolicy_UNSPECIFIED_POLICY {
+			fail("imagePullPolicy not set")
+		}
+		c = checked{spec.GetPluginConfig(), spec.GetSha256(), spec.GetUrl()}
+	case "extensions.istio.io/v1alpha1 TrafficExtension":
+		var obj clientext.TrafficExtension
+		if err := strictJSON(o.JSON, &obj); err != nil {
+			fail("%v", err)
+		}
+		var spec extv1alpha1.TrafficExtension
+		if err := strictSpec(o.JSON, &spec); err != nil {
+			fail("spec: %v", err)
+			break
+		}
+		checkTargeting(o, spec.GetSelector().GetMatchLabels(), len(spec.GetTargetRefs()), fail)
+		if spec.GetPhase() != extv1alpha1.TrafficExtension_AUTHN {
+			fail("phase %v, want AUTHN", spec.GetPhase())
+		}
+		w := spec.GetWasm()
+		if w == nil {
+			fail("no wasm")
+			break
+		}
+		if w.GetImagePullPolicy() == extv1alpha1.PullPolicy_UNSPECIFIED_POLICY {
+			fail("imagePullPolicy not set")
+		}
+		c = checked{w.GetPluginConfig(), w.GetSha256(), w.GetUrl()}
+	case "gateway.networking.k8s.io/v1 Gateway":
+		var gw gatewayv1.Gateway
+		if err := strictJSON(o.JSON, &gw); err != nil {
+			fail("%v", err)
+			break
+		}
+		if gw.Spec.GatewayClassName != "istio-waypoint" {
+			fail("gatewayClassName %q, want istio-waypoint", gw.Spec.GatewayClassName)
+		}
+	case "v1 ConfigMap":
+		var cm corev1.ConfigMap
+		if err := strictJSON(o.JSON, &cm); err != nil {
+			fail("%v", err)
+			break
+		}
+		if err := checkCustomBootstrap(cm); err != nil {
+			fail("%v", err)
+		}
+	default:
+		fail("no check for %s %s", o.APIVersion, o.Kind)
+	}
+	if c.pluginConfig != nil {
+		if !strings.HasPrefix(c.url, "oci://") {
+			fail("url %q, want oci://", c.url)
+		}
+		if b, err := hex.DecodeString(c.sha256); err != nil || len(b) != 32 {
+			fail("sha256 %q is not 64 hex digits", c.sha256)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// checkTargeting: a sidecar example selects by label, a waypoint example by targetRefs.
+func checkTargeting(o Object, matchLabels map[string]string, targetRefs int, fail func(string, ...any)) {
+	waypoint := strings.Contains(o.File, "waypoint")
+	switch {
+	case waypoint && (targetRefs == 0 || len(matchLabels) > 0):
+		fail("a waypoint example needs targetRefs and no selector (waypoints ignore selector)")
+	case !waypoint && (len(matchLabels) == 0 || targetRefs > 0):
+		fail("a sidecar example needs selector.matchLabels")
+	}
+}
+
+// checkCustomBootstrap parses the ConfigMap's custom_bootstrap.json as an Envoy bootstrap
+// fragment and checks it carries meshwaf's stats_tags.
+func checkCustomBootstrap(cm corev1.ConfigMap) error {
+	js, ok := cm.Data["custom_bootstrap.json"]
+	if !ok {
+		return errors.New("no custom_bootstrap.json")
+	}
+	b, err := envoy.Parse([]byte(js))
+	if err != nil {
+		return fmt.Errorf("custom_bootstrap.json: %w", err)
+	}
+	if err := envoy.Validate(b); err != nil {
+		return fmt.Errorf("custom_bootstrap.json: %w", err)
+	}
+	want := wasmplugin.StatsTags(nil)
+	got := b.GetStatsConfig().GetStatsTags()
+	if len(got) != len(want) {
+		return fmt.Errorf("%d stats_tags, want %d (wasmplugin/statstags.json)", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].GetTagName() != w.TagName || got[i].GetRegex() != w.Regex {
+			return fmt.Errorf("stats_tags[%d] = %s %s, want %+v", i, got[i].GetTagName(), got[i].GetRegex(), w)
+		}
+	}
+	return nil
+}
+
+// checkAll checks every object and, through the plugin, every plugin configuration.
+func checkAll(t *testing.T, objs []Object) (pluginConfigs int, err error) {
+	t.Helper()
+	var errs []error
+	for _, o := range objs {
+		c, err := checkObject(o)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if c.pluginConfig == nil {
+			continue
+		}
+		pluginConfigs++
+		js, err := protojson.Marshal(c.pluginConfig)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := plugin.Accepts(t, js); err != nil {
+			errs = append(errs, fmt.Errorf("%s: pluginConfig: %w", o, err))
+		}
+	}
+	return pluginConfigs, errors.Join(errs...)
+}
+
+func TestManifests(t *testing.T) {
+	kinds := map[string]int{}
+	for _, file := range Files {
+		t.Run(file, func(t *testing.T) {
+			objs, err := Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs) == 0 {
+				t.Fatal("no objects")
+			}
+			for _, o := range objs {
+				kinds[o.Kind]++
+			}
+			n, err := checkAll(t, objs)
+			if err != nil {
+				t.Error(err)
+			}
+			if strings.HasPrefix(file, "wasmplugin") || strings.HasPrefix(file, "trafficextension") {
+				if n != len(objs) {
+					t.Errorf("%d objects, %d plugin configurations checked", len(objs), n)
+				}
+			}
+		})
+	}
+	for _, k := range []string{"WasmPlugin", "TrafficExtension", "Gateway", "ConfigMap"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s among the manifests", k)
+		}
+	}
+}
+
+// meshconfig.yaml is istiod Helm values: meshConfig decodes into Istio's MeshConfig.
+func TestMeshConfigValues(t *testing.T) {
+	data, err := os.ReadFile("meshconfig.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		MeshConfig json.RawMessage `json:"meshConfig"`
+	}
+	if err := strictJSON(js, &values); err != nil {
+		t.Fatal(err)
+	}
+	var mc meshv1alpha1.MeshConfig
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(values.MeshConfig, &mc); err != nil {
+		t.Fatalf("meshConfig: %v", err)
+	}
+	prefixes := mc.GetDefaultConfig().GetProxyStatsMatcher().GetInclusionPrefixes()
+	if len(prefixes) != 1 || prefixes[0] != "wasmcustom.waf_filter" {
+		t.Errorf("proxyStatsMatcher.inclusionPrefixes = %q, want [wasmcustom.waf_filter]", prefixes)
+	}
+}
+
+// A misspelt key anywhere must fail: in the spec (protojson), in metadata (strict JSON), in
+// the plugin configuration (the plugin warns about unknown keys), in a TrafficExtension's
+// wasm block.
+func TestManifestMistakesAreCaught(t *testing.T) {
+	cases := []struct {
+		name, file, old, new string
+	}{
+		{"typo_in_wasmplugin_spec", "wasmplugin-sidecar.yaml", "  imagePullPolicy:", "  imagePulPolicy:"},
+		{"typo_in_trafficextension_wasm", "trafficextension-sidecar.yaml", "    failStrategy:", "    failStrategi:"},
+		{"wasmplugin_field_in_trafficextension", "trafficextension-waypoint.yaml", "  phase: AUTHN", "  phase: AUTHN\n  url: oci://x/y"},
+		{"typo_in_metadata", "wasmplugin-waypoint.yaml", "  namespace: default", "  namespaec: default"},
+		{"unknown_enum_value", "wasmplugin-sidecar.yaml", "phase: AUTHN", "phase: AUTHENTICATION"},
+		{"typo_in_gateway", "waypoint.yaml", "gatewayClassName:", "gatewayClass:"},
+		{"typo_in_plugin_config", "trafficextension-sidecar.yaml", "default_directives:", "default_directive:"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data, err := os.ReadFile(c.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(data, []byte(c.old)) {
+				t.Fatalf("%s no longer contains %q", c.file, c.old)
+			}
+			objs, err := Parse(c.file, bytes.Replace(data, []byte(c.old), []byte(c.new), 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = checkAll(t, objs)
+			if err == nil {
+				t.Errorf("%q → %q in %s passed every check", c.old, c.new, c.file)
+			} else {
+				t.Logf("caught: %v", err)
+			}
+		})
+	}
+}
