@@ -123,14 +123,58 @@ func FTW(ctx context.Context) error {
 	return nil
 }
 
-// Test runs every test of the module (go test ./...); it builds the wasm it needs itself.
+// Test runs every test: the module's (go test ./...), then the nested e2e module's.
+//
+// e2e (cd e2e && go test ./...: Envoy and Istio configs, the OCI images through istio-agent's
+// fetcher, the end-to-end harness) is a module of its own, which the root's ./... does not reach. The root tests
+// build the wasm they need themselves; e2e gets build/meshwaf.wasm through MESHWAF_WASM.
 func Test(ctx context.Context) error {
 	args := []string{"test", "-timeout", testTimeout}
 	if os.Getenv("CI") == "true" {
 		// On CI the cache is cold anyway; a fresh run also catches tests that pass only cached.
 		args = append(args, "-count=1")
 	}
-	return goCmd(ctx, nil, append(args, "./...")...)
+	var errs []error
+	if err := goCmd(ctx, nil, append(args, "./...")...); err != nil {
+		errs = append(errs, err)
+	}
+	if err := testE2E(ctx, args); err != nil {
+		errs = append(errs, fmt.Errorf("e2e: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// testE2E runs the e2e module's tests against build/meshwaf.wasm.
+func testE2E(ctx context.Context, args []string) error {
+	mg.CtxDeps(ctx, Build)
+	root, err := wasmbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	env := []string{"MESHWAF_WASM=" + filepath.Join(root, wasmOut)}
+	return goCmdIn(ctx, filepath.Join(root, "e2e"), env, append(args, "./...")...)
+}
+
+// Image builds the two OCI images of build/meshwaf.wasm istio-agent pulls, as OCI layouts.
+//
+// The layouts: build/oci/artifact (the Wasm OCI artifact) and build/oci/compat (the
+// Docker-compatible image, plugin.wasm in a tar.gz layer). It prints each manifest digest,
+// the sha256 a WasmPlugin or TrafficExtension names. Flags come from IMAGE_ARGS (split on
+// white space): --push REF pushes the artifact, --push-compat REF the compat image, --tag.
+// The code is e2e/oci and e2e/cmd/meshwaf-image, in the e2e module, so go-containerregistry
+// stays out of the plugin's go.mod.
+//
+// Example: IMAGE_ARGS="--push registry.example.com/meshwaf:1.0" go run mage.go image
+func Image(ctx context.Context) error {
+	mg.CtxDeps(ctx, Build)
+	root, err := wasmbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	args := append([]string{"run", "./cmd/meshwaf-image",
+		"--wasm", filepath.Join(root, wasmOut), "--out", filepath.Join(root, "build", "oci")},
+		strings.Fields(os.Getenv("IMAGE_ARGS"))...)
+	return goCmdIn(ctx, filepath.Join(root, "e2e"), nil, args...)
 }
 
 // Lint fails on a gofmt diff or a go vet finding, native or in the wasm code (wasip1).
@@ -238,10 +282,16 @@ func vetWasm(ctx context.Context) error {
 
 // goCmd runs the go command of the toolchain running mage, its output going to the terminal.
 func goCmd(ctx context.Context, env []string, args ...string) error {
+	return goCmdIn(ctx, "", env, args...)
+}
+
+// goCmdIn is goCmd in directory dir ("" for the current one), e.g. the nested e2e module.
+func goCmdIn(ctx context.Context, dir string, env []string, args ...string) error {
 	if mg.Verbose() {
-		fmt.Println("exec: go", strings.Join(args, " "))
+		fmt.Println("exec: go", strings.Join(args, " "), "in", dir)
 	}
 	cmd := exec.CommandContext(ctx, goBin(), args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
