@@ -527,6 +527,35 @@ func TestBadConfigurationRefused(t *testing.T) {
 	}
 }
 
+func TestEveryConfigurationErrorLogged(t *testing.T) {
+	m := wafModule(t)
+	rec := &wasmtest.LogRecorder{}
+	cfg := `{"directives_map":{"a":["SecRuleEngin On"],"b":["SecRuleEngine On"],"c":["Include @nope-conf"]},
+		"default_directives":"b","metric_labels":{"Team":"x","ruleid":"y"}}`
+	if p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig([]byte(cfg)), wasmhost.WithLogger(rec.Log)); err == nil {
+		p.Close(context.Background())
+		t.Fatal("configuration accepted")
+	}
+	// ParseConfig's mistakes come first; the sets are compiled only once the keys are right.
+	if n := rec.Count("plugin configuration refused"); n != 1 {
+		t.Fatalf("%d refusal lines, want 1 (metric_labels): %q", n, rec.Lines())
+	}
+	rec.Reset()
+	cfg = `{"directives_map":{"a":["SecRuleEngin On"],"b":["SecRuleEngine On"],"c":["Include @nope-conf"]},"default_directives":"b"}`
+	if p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig([]byte(cfg)), wasmhost.WithLogger(rec.Log)); err == nil {
+		p.Close(context.Background())
+		t.Fatal("configuration accepted")
+	}
+	for _, want := range []string{`directives_map["a"] line 1 (SecRuleEngin)`, `directives_map["c"] line 1 (Include @nope-conf)`} {
+		if line, ok := rec.Find(want); !ok || !strings.HasPrefix(line, "[error] meshwaf: plugin configuration refused: ") {
+			t.Errorf("no refusal line with %q: %q", want, rec.Lines())
+		}
+	}
+	if n := rec.Count("plugin configuration refused"); n != 2 {
+		t.Errorf("%d refusal lines, want 2: %q", n, rec.Lines())
+	}
+}
+
 func TestLoggingPhaseRunsOnceEvenForResetStreams(t *testing.T) {
 	p, logs := wafPlugin(t)
 	tests := []struct {

@@ -74,7 +74,8 @@ var (
 )
 
 // ParseConfig parses and validates the plugin configuration JSON. It is pure: checking that
-// the directives compile is the WAF builder's job.
+// the directives compile is the WAF builder's job. Independent mistakes are all reported, as
+// one *ConfigError each joined with errors.Join, so an operator fixes them in one round.
 func ParseConfig(data []byte) (*Config, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
@@ -95,13 +96,17 @@ func ParseConfig(data []byte) (*Config, error) {
 			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("unknown configuration key %q ignored", k))
 		}
 	}
+	var errs []error
 
-	if err := decode(top, keyDirectivesMap, &cfg.DirectiveSets); err != nil {
-		return nil, err
-	}
+	// setsKnown says whether references to directive sets can be checked: not when the map
+	// itself is wrong, which would only repeat that mistake once per reference.
+	setsKnown := true
 	var rules []string
+	if err := decode(top, keyDirectivesMap, &cfg.DirectiveSets); err != nil {
+		errs, setsKnown = append(errs, err), false
+	}
 	if err := decode(top, keyRules, &rules); err != nil {
-		return nil, err
+		errs, setsKnown = append(errs, err), false
 	}
 	switch {
 	case len(cfg.DirectiveSets) == 0 && rules != nil:
@@ -111,34 +116,34 @@ func ParseConfig(data []byte) (*Config, error) {
 	case rules != nil:
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%q is deprecated and ignored when %q is set", keyRules, keyDirectivesMap))
 	}
-	if len(cfg.DirectiveSets) == 0 {
-		return nil, &ConfigError{Key: keyDirectivesMap, Err: errNoSets}
+	if len(cfg.DirectiveSets) == 0 && setsKnown {
+		errs, setsKnown = append(errs, &ConfigError{Key: keyDirectivesMap, Err: errNoSets}), false
 	}
 
 	var def *string
 	if err := decode(top, keyDefault, &def); err != nil {
-		return nil, err
-	}
-	if def != nil {
-		if _, ok := cfg.DirectiveSets[*def]; !ok {
-			return nil, &ConfigError{Key: keyDefault, Err: fmt.Errorf("%q %w", *def, errUnknownSet)}
+		errs = append(errs, err)
+	} else if def != nil {
+		if _, ok := cfg.DirectiveSets[*def]; !ok && setsKnown {
+			errs = append(errs, &ConfigError{Key: keyDefault, Err: fmt.Errorf("%q %w", *def, errUnknownSet)})
 		}
 		cfg.Default = *def
 	}
 
 	var perAuthority map[string]string
 	if err := decode(top, keyPerAuthority, &perAuthority); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	cfg.Authorities = make(map[string]string, len(perAuthority))
 	for _, a := range slices.Sorted(maps.Keys(perAuthority)) {
 		set := perAuthority[a]
-		if _, ok := cfg.DirectiveSets[set]; !ok {
-			return nil, &ConfigError{Key: keyPerAuthority, Set: a, Err: fmt.Errorf("%q %w", set, errUnknownSet)}
+		if _, ok := cfg.DirectiveSets[set]; !ok && setsKnown {
+			errs = append(errs, &ConfigError{Key: keyPerAuthority, Set: a, Err: fmt.Errorf("%q %w", set, errUnknownSet)})
 		}
 		pattern, err := authorityPattern(a)
 		if err != nil {
-			return nil, &ConfigError{Key: keyPerAuthority, Set: a, Err: err}
+			errs = append(errs, &ConfigError{Key: keyPerAuthority, Set: a, Err: err})
+			continue
 		}
 		cfg.Authorities[pattern] = set
 	}
@@ -147,17 +152,44 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 
 	if err := decode(top, keyMetricLabels, &cfg.MetricLabels); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.MetricLabels)) {
 		if slices.Contains(reservedTags, sanitizeTagKey(k)) {
-			return nil, &ConfigError{Key: keyMetricLabels, Set: k, Err: fmt.Errorf("label %q %w", k, errReserved)}
+			errs = append(errs, &ConfigError{Key: keyMetricLabels, Set: k, Err: fmt.Errorf("label %q %w", k, errReserved)})
 		}
 		if sanitizeTagKey(k) == "" {
-			return nil, &ConfigError{Key: keyMetricLabels, Set: k, Err: errors.New("label name has no letter or digit")}
+			errs = append(errs, &ConfigError{Key: keyMetricLabels, Set: k, Err: errors.New("label name has no letter or digit")})
 		}
 	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
 	return cfg, nil
+}
+
+// joinErrors is the single error itself, or errors.Join of several; splitErrors splits them again.
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// splitErrors returns the independent errors a configuration error is made of, one per line the
+// plugin logs: the errors of an errors.Join, or err itself.
+func splitErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, splitErrors(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // decode unmarshals top[key] into v when present, naming the key and the expected type on a

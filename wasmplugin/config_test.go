@@ -144,3 +144,32 @@ func TestRouterWithoutDefaultPasses(t *testing.T) {
 		t.Fatalf("route(y.com) = %q, want none", set)
 	}
 }
+
+func TestParseConfigReportsEveryError(t *testing.T) {
+	_, err := ParseConfig([]byte(`{"directives_map":{"a":[]},"default_directives":"b",
+		"per_authority_directives":{"x.com":"c","y.*.com":"a"},"metric_labels":{"phase":"x"}}`))
+	want := []string{
+		`default_directives: "b" names no entry`,
+		`per_authority_directives["x.com"]: "c" names no entry`,
+		`per_authority_directives["y.*.com"]: authority "y.*.com": a wildcard`,
+		`metric_labels["phase"]: label "phase" is a tag meshwaf sets itself`,
+	}
+	errs := splitErrors(err)
+	if len(errs) != len(want) {
+		t.Fatalf("%d errors, want %d: %v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		var ce *ConfigError
+		if !errors.As(errs[i], &ce) || !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("error %d = %v, want a *ConfigError starting %q", i, errs[i], w)
+		}
+	}
+}
+
+func TestParseConfigBadMapReportedOnce(t *testing.T) {
+	// A wrong directives_map is not repeated as "names no entry" for every reference to it.
+	_, err := ParseConfig([]byte(`{"directives_map":{"a":"SecRuleEngine On"},"default_directives":"a","per_authority_directives":{"x":"a"}}`))
+	if errs := splitErrors(err); len(errs) != 1 {
+		t.Fatalf("errors %q, want only the directives_map one", errs)
+	}
+}

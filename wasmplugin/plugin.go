@@ -46,8 +46,11 @@ func (p *plugin) OnPluginStart(size int) bool {
 		return false
 	}
 	if err := p.configure(data); err != nil {
-		// One line, naming the key, set, line and directive: what the operator must fix.
-		p.sink(abi.LogLevelError, "meshwaf: plugin configuration refused: "+err.Error())
+		// One line per mistake, naming the key, set, line and directive: what the operator
+		// must fix, all of it at once (as nginx -t does).
+		for _, e := range splitErrors(err) {
+			p.sink(abi.LogLevelError, "meshwaf: plugin configuration refused: "+e.Error())
+		}
 		return false
 	}
 	return true

@@ -29,36 +29,47 @@ type buildOptions struct {
 	requestBodyInMemory int64
 }
 
-// buildWAFs compiles every directive set of cfg, returning the first failure as a
-// *ConfigError naming the set, the line and the directive, and warnings for deprecated
+// buildWAFs compiles every directive set of cfg. A set that fails does not stop the others:
+// every failure is returned, joined, each a *ConfigError naming the set, the line and the
+// directive, so that one validation run shows every mistake. Warnings are for deprecated
 // includes.
 func buildWAFs(cfg *Config, opts buildOptions) (wafs, []string, error) {
 	out := wafs{}
 	var warnings []string
+	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(cfg.DirectiveSets)) {
-		lines := cfg.DirectiveSets[name]
-		w, err := checkIncludes(name, lines, opts)
+		waf, w, err := buildWAF(name, cfg.DirectiveSets[name], opts)
 		warnings = append(warnings, w...)
 		if err != nil {
-			return nil, warnings, err
-		}
-		limits, err := scanRequestBodyLimits(lines, opts.root)
-		if err != nil {
-			return nil, warnings, &ConfigError{Key: keyDirectivesMap, Set: name, Err: fmt.Errorf("reading body limits: %w", err)}
-		}
-		setOpts := opts
-		setOpts.requestBodyInMemory = limits.limit
-		if limits.inMemory != 0 && limits.inMemory < limits.limit && opts.sink != nil {
-			opts.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: %s[%q]: SecRequestBodyInMemoryLimit %d raised to SecRequestBodyLimit %d: a Wasm module has no file system to spill larger bodies to",
-				keyDirectivesMap, name, limits.inMemory, limits.limit))
-		}
-		waf, err := newWAF(name, lines, setOpts)
-		if err != nil {
-			return nil, warnings, err
+			errs = append(errs, err)
+			continue
 		}
 		out[name] = waf
 	}
+	if len(errs) > 0 {
+		return nil, warnings, joinErrors(errs)
+	}
 	return out, warnings, nil
+}
+
+// buildWAF compiles one directive set.
+func buildWAF(name string, lines []string, opts buildOptions) (coraza.WAF, []string, error) {
+	warnings, err := checkIncludes(name, lines, opts)
+	if err != nil {
+		return nil, warnings, err
+	}
+	limits, err := scanRequestBodyLimits(lines, opts.root)
+	if err != nil {
+		return nil, warnings, &ConfigError{Key: keyDirectivesMap, Set: name, Err: fmt.Errorf("reading body limits: %w", err)}
+	}
+	setOpts := opts
+	setOpts.requestBodyInMemory = limits.limit
+	if limits.inMemory != 0 && limits.inMemory < limits.limit && opts.sink != nil {
+		opts.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: %s[%q]: SecRequestBodyInMemoryLimit %d raised to SecRequestBodyLimit %d: a Wasm module has no file system to spill larger bodies to",
+			keyDirectivesMap, name, limits.inMemory, limits.limit))
+	}
+	waf, err := newWAF(name, lines, setOpts)
+	return waf, warnings, err
 }
 
 var errIncludeMissing = errors.New("not found in the embedded rules")

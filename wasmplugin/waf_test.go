@@ -80,6 +80,29 @@ func TestConfigureRefusesBadDirectives(t *testing.T) {
 	}
 }
 
+func TestConfigureReportsEveryBadSet(t *testing.T) {
+	p := &plugin{sink: (&logRecorder{}).sink}
+	err := p.configure([]byte(`{"directives_map":{
+		"a":["SecRuleEngine On","SecRuleEngin On"],
+		"b":["Include @nope-conf"],
+		"c":["SecRuleEngine On"],
+		"d":["SecRule ARGS \"@rx (\" \"id:1,phase:1,deny\""]},"default_directives":"c"}`))
+	want := []string{
+		`directives_map["a"] line 2 (SecRuleEngin)`,
+		`directives_map["b"] line 1 (Include @nope-conf)`,
+		`directives_map["d"] line 1 (SecRule)`,
+	}
+	errs := splitErrors(err)
+	if len(errs) != len(want) {
+		t.Fatalf("%d errors, want %d: %v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("error %d = %q, want prefix %q", i, errs[i], w)
+		}
+	}
+}
+
 func TestConfigureBuildsCRSOncePerSet(t *testing.T) {
 	var rec logRecorder
 	p := &plugin{sink: rec.sink}

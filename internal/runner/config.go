@@ -56,7 +56,8 @@ const usageText = `meshwaf serves the meshwaf Proxy-Wasm module locally, through
 
 Usage:
   meshwaf [flags]                  serve on --listen, forwarding to --upstream
-  meshwaf validate [flags] FILE    check a plugin configuration file against the module
+  meshwaf validate [flags] FILE    check a plugin configuration file against the module: JSON,
+                                   or Istio WasmPlugin/TrafficExtension manifests (YAML)
 
 Flags:
 `
@@ -125,23 +126,43 @@ func (o *Options) check() error {
 	return nil
 }
 
-// LoadPluginConfig reads the configuration file (or takes the default) and checks it is one
-// JSON object, so a typo is reported with its line and column before the plugin is loaded.
-// The plugin validates the meaning (directives, keys) when it starts.
+// LoadPluginConfig reads the configuration file (or takes the default): a plugin
+// configuration JSON object, or an Istio manifest holding one (see readPluginConfigs). A
+// syntax error is reported with its line and column before the plugin is loaded; the plugin
+// validates the meaning (directives, keys) when it starts. Serving takes one configuration:
+// a file of several manifests is for validate.
 func (o *Options) LoadPluginConfig() error {
+	configs, _, err := o.loadPluginConfigs()
+	if err != nil {
+		return err
+	}
+	if len(configs) != 1 {
+		names := make([]string, len(configs))
+		for i, c := range configs {
+			names[i] = c.Name
+		}
+		return fmt.Errorf("plugin configuration %s holds %d (%s): serving takes one; meshwaf validate checks them all",
+			o.ConfigFile, len(configs), strings.Join(names, ", "))
+	}
+	o.PluginConfig = configs[0].JSON
+	return nil
+}
+
+// loadPluginConfigs reads every plugin configuration of the configuration file, or the
+// default, and the manifests it skipped.
+func (o *Options) loadPluginConfigs() ([]PluginConfig, []string, error) {
 	if o.ConfigFile == "" {
-		o.PluginConfig = []byte(DefaultPluginConfig)
-		return nil
+		return []PluginConfig{{JSON: []byte(DefaultPluginConfig)}}, nil, nil
 	}
 	data, err := os.ReadFile(o.ConfigFile)
 	if err != nil {
-		return fmt.Errorf("plugin configuration: %w", err)
+		return nil, nil, fmt.Errorf("plugin configuration: %w", err)
 	}
-	if err := checkJSONObject(data); err != nil {
-		return fmt.Errorf("plugin configuration %s: %w", o.ConfigFile, err)
+	configs, skipped, err := readPluginConfigs(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugin configuration %s: %w", o.ConfigFile, err)
 	}
-	o.PluginConfig = data
-	return nil
+	return configs, skipped, nil
 }
 
 // checkJSONObject reports whether data is exactly one JSON object, naming the line and column

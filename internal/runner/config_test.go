@@ -128,3 +128,87 @@ func TestDefaultPluginConfigIsCompatibleJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestReadPluginConfigs(t *testing.T) {
+	const wasmPlugin = `apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: waf
+spec:
+  url: oci://example.com/meshwaf:1
+  pluginConfig:
+    directives_map:
+      crs:
+        - Include @recommended-conf
+        - SecRuleEngine On
+    default_directives: crs
+`
+	const trafficExtension = `apiVersion: extensions.istio.io/v1alpha1
+kind: TrafficExtension
+metadata:
+  name: waf-waypoint
+spec:
+  wasm:
+    url: oci://example.com/meshwaf:1
+    pluginConfig:
+      directives_map: {a: ["SecRuleEngine DetectionOnly"]}
+      metric_labels: {team: shop}
+`
+	const service = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+`
+	for _, tc := range []struct {
+		name, data  string
+		wantNames   []string
+		wantJSON    []string
+		wantSkipped []string
+		wantErr     string
+	}{
+		{name: "json_object", data: `{"directives_map":{"a":[]}}`, wantNames: []string{""}, wantJSON: []string{`{"directives_map":{"a":[]}}`}},
+		{name: "json_syntax_error_keeps_line_and_column", data: "{\n  \"a\" 1}", wantErr: "line 2, column 7"},
+		{name: "wasmplugin_pluginconfig", data: wasmPlugin, wantNames: []string{"WasmPlugin/waf"},
+			wantJSON: []string{`{"default_directives":"crs","directives_map":{"crs":["Include @recommended-conf","SecRuleEngine On"]}}`}},
+		{name: "trafficextension_wasm_pluginconfig", data: trafficExtension, wantNames: []string{"TrafficExtension/waf-waypoint"},
+			wantJSON: []string{`{"directives_map":{"a":["SecRuleEngine DetectionOnly"]},"metric_labels":{"team":"shop"}}`}},
+		{name: "multi_document_each_named_others_skipped", data: "---\n" + wasmPlugin + "---\n" + service + "---\n" + trafficExtension,
+			wantNames: []string{"WasmPlugin/waf", "TrafficExtension/waf-waypoint"}, wantSkipped: []string{"Service/web"}},
+		{name: "plugin_manifest_without_pluginconfig", data: "kind: WasmPlugin\nmetadata: {name: x}\nspec: {url: oci://a/b}\n",
+			wantErr: "WasmPlugin/x (document 1): no spec.pluginConfig"},
+		{name: "pluginconfig_not_a_mapping", data: "kind: TrafficExtension\nmetadata: {name: x}\nspec: {wasm: {pluginConfig: [1]}}\n",
+			wantErr: "spec.wasm.pluginConfig must be a mapping"},
+		{name: "only_other_kinds", data: service, wantErr: "no WasmPlugin or TrafficExtension manifest (found Service/web)"},
+		{name: "neither_json_nor_yaml_manifest", data: "a: [\n", wantErr: "neither a JSON object nor Istio manifests"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			configs, skipped, err := readPluginConfigs([]byte(tc.data))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(configs) != len(tc.wantNames) {
+				t.Fatalf("%d configurations, want %d", len(configs), len(tc.wantNames))
+			}
+			for i, c := range configs {
+				if c.Name != tc.wantNames[i] {
+					t.Errorf("configuration %d named %q, want %q", i, c.Name, tc.wantNames[i])
+				}
+				if i < len(tc.wantJSON) && string(c.JSON) != tc.wantJSON[i] {
+					t.Errorf("configuration %d = %s, want %s", i, c.JSON, tc.wantJSON[i])
+				}
+				if err := checkJSONObject(c.JSON); err != nil {
+					t.Errorf("configuration %d is no JSON object: %v", i, err)
+				}
+			}
+			if strings.Join(skipped, ",") != strings.Join(tc.wantSkipped, ",") {
+				t.Errorf("skipped %q, want %q", skipped, tc.wantSkipped)
+			}
+		})
+	}
+}

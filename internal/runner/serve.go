@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -200,10 +201,14 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// Validate checks a configuration the way Start would use it: JSON syntax, then a plugin
-// start in one VM, which compiles every rule. The plugin's own error log explains a refusal.
+// Validate checks a configuration file the way Start would use it: syntax, then a plugin
+// start in one VM for each configuration in the file (one for JSON, one per Istio manifest),
+// which compiles every rule. Like nginx -t it shows every problem: the plugin logs one error
+// line per mistake, all of them are printed, and the result is an error when any
+// configuration was refused.
 func Validate(ctx context.Context, o Options, out io.Writer) error {
-	if err := o.LoadPluginConfig(); err != nil {
+	configs, skipped, err := o.loadPluginConfigs()
+	if err != nil {
 		return err
 	}
 	if err := checkModule(o.Module); err != nil {
@@ -214,11 +219,39 @@ func Validate(ctx context.Context, o Options, out io.Writer) error {
 		return fmt.Errorf("loading %s: %w", o.Module, err)
 	}
 	defer m.Close(ctx)
+	for _, s := range skipped {
+		fmt.Fprintf(out, "%s: skipping %s: not a WasmPlugin or TrafficExtension\n", configName(o.ConfigFile), s)
+	}
+	var refused []string
+	for _, c := range configs {
+		name := configName(o.ConfigFile)
+		if c.Name != "" {
+			name += " (" + c.Name + ")"
+		}
+		if err := validateOne(ctx, m, c.JSON, name, out); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(out, "%s: not valid for %s\n", name, o.Module)
+			refused = append(refused, name)
+			continue
+		}
+		fmt.Fprintf(out, "%s: valid for %s\n", name, o.Module)
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("%s not valid for %s (the lines above say why)", strings.Join(refused, ", "), o.Module)
+	}
+	return nil
+}
+
+// validateOne starts the plugin with one configuration and prints its warnings and errors,
+// each prefixed with name when the file holds manifests.
+func validateOne(ctx context.Context, m *wasmhost.Module, config []byte, name string, out io.Writer) error {
 	var (
 		mu  sync.Mutex
 		log []string
 	)
-	p, err := m.NewPlugin(ctx, wasmhost.WithPluginConfig(o.PluginConfig),
+	p, err := m.NewPlugin(ctx, wasmhost.WithPluginConfig(config),
 		wasmhost.WithLogger(func(l wasmhost.LogLevel, msg string) {
 			if l >= wasmhost.LogWarn {
 				mu.Lock()
@@ -226,13 +259,17 @@ func Validate(ctx context.Context, o Options, out io.Writer) error {
 				log = append(log, fmt.Sprintf("[%s] %s", l, msg))
 			}
 		}))
-	if err != nil {
-		return fmt.Errorf("%s is not valid for %s: %w", configName(o.ConfigFile), o.Module, err)
-	}
-	defer p.Close(ctx)
+	mu.Lock()
+	defer mu.Unlock()
 	for _, l := range log {
-		fmt.Fprintln(out, l)
+		fmt.Fprintf(out, "%s: %s\n", name, l)
 	}
-	fmt.Fprintf(out, "%s: valid for %s\n", configName(o.ConfigFile), o.Module)
-	return nil
+	if err != nil {
+		if len(log) == 0 {
+			// Nothing logged (a trap, a host error): the host's error is all there is.
+			fmt.Fprintf(out, "%s: %v\n", name, err)
+		}
+		return err
+	}
+	return p.Close(ctx)
 }

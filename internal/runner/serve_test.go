@@ -166,3 +166,47 @@ func canceled() context.Context {
 	cancel()
 	return ctx
 }
+
+// meshwaf validate on Istio manifests: each one is checked through the real module and named,
+// and every mistake of a refused one is printed, not only the first.
+func TestValidateIstioManifests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds the full plugin (-short)")
+	}
+	module := wasmbuild.ForTest(t, "github.com/meshwaf/meshwaf")
+	file := filepath.Join(t.TempDir(), "waf.yaml")
+	os.WriteFile(file, []byte(`apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: good}
+spec:
+  pluginConfig:
+    directives_map: {a: ["SecRuleEngine On"]}
+    default_directives: a
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: TrafficExtension
+metadata: {name: bad}
+spec:
+  wasm:
+    pluginConfig:
+      directives_map:
+        a: ["SecRuleEngin On"]
+        b: ["SecRuleEngine On", "Include @nope-conf"]
+      default_directives: a
+`), 0o644)
+	var out strings.Builder
+	err := Validate(context.Background(), Options{Module: module, ConfigFile: file}, &out)
+	if err == nil || !strings.Contains(err.Error(), "(TrafficExtension/bad) not valid") {
+		t.Fatalf("err = %v, want TrafficExtension/bad refused; output:\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"waf.yaml (WasmPlugin/good): valid for",
+		`waf.yaml (TrafficExtension/bad): [error] meshwaf: plugin configuration refused: directives_map["a"] line 1 (SecRuleEngin)`,
+		`waf.yaml (TrafficExtension/bad): [error] meshwaf: plugin configuration refused: directives_map["b"] line 2 (Include @nope-conf)`,
+		"waf.yaml (TrafficExtension/bad): not valid for",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
