@@ -154,12 +154,21 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := decode(top, keyMetricLabels, &cfg.MetricLabels); err != nil {
 		errs = append(errs, err)
 	}
+	// Keys are sanitised into tag names: two keys with one tag name would emit one tag twice
+	// in a metric name, and Envoy would extract only one of them.
+	tagKeys := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(cfg.MetricLabels)) {
-		if slices.Contains(reservedTags, sanitizeTagKey(k)) {
+		tag := sanitizeTagKey(k)
+		switch {
+		case slices.Contains(reservedTags, tag):
 			errs = append(errs, &ConfigError{Key: keyMetricLabels, Set: k, Err: fmt.Errorf("label %q %w", k, errReserved)})
-		}
-		if sanitizeTagKey(k) == "" {
+		case tag == "":
 			errs = append(errs, &ConfigError{Key: keyMetricLabels, Set: k, Err: errors.New("label name has no letter or digit")})
+		case tagKeys[tag] != "":
+			errs = append(errs, &ConfigError{Key: keyMetricLabels, Set: k,
+				Err: fmt.Errorf("labels %q and %q both become the tag %q: rename one", tagKeys[tag], k, tag)})
+		default:
+			tagKeys[tag] = k
 		}
 	}
 	if len(errs) > 0 {

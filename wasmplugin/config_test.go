@@ -87,6 +87,8 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"bad_wildcard", `{"directives_map":{"a":[]},"per_authority_directives":{"x.*.com":"a"}}`, `per_authority_directives["x.*.com"]: authority "x.*.com": a wildcard`},
 		{"labels_wrong_type", `{"directives_map":{"a":[]},"metric_labels":{"a":1}}`, "metric_labels: want an object of string to string, got a JSON number"},
 		{"reserved_label", `{"directives_map":{"a":[]},"metric_labels":{"authority":"x"}}`, `metric_labels["authority"]: label "authority" is a tag meshwaf sets itself`},
+		{"labels_clash_after_sanitising", `{"directives_map":{"a":[]},"metric_labels":{"Team":"a","team":"b"}}`, `metric_labels["team"]: labels "Team" and "team" both become the tag "team"`},
+		{"labels_clash_punctuation", `{"directives_map":{"a":[]},"metric_labels":{"app.name":"a","app_name":"b"}}`, `metric_labels["app_name"]: labels "app.name" and "app_name" both become the tag "appname"`},
 		{"rules_wrong_type", `{"rules":"SecRuleEngine On"}`, "rules: want a list of directive strings"},
 	}
 	for _, tc := range tests {
