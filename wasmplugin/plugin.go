@@ -5,6 +5,7 @@
 package wasmplugin
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -80,7 +81,12 @@ func (p *plugin) configure(data []byte) error {
 		p.sink(abi.LogLevelWarn, "meshwaf: metric: "+err.Error())
 	})
 	if len(cfg.MetricLabels) > 0 {
-		p.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: metric_labels need these Envoy stats_tags: %v", StatsTags(cfg.MetricLabels)))
+		// JSON, so the list pastes into a bootstrap's stats_config.stats_tags as it is.
+		tags, err := json.Marshal(StatsTags(cfg.MetricLabels))
+		if err != nil {
+			return fmt.Errorf("stats_tags: %w", err)
+		}
+		p.sink(abi.LogLevelInfo, "meshwaf: metric_labels need these Envoy stats_tags: "+string(tags))
 	}
 	p.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: started with %d directive set(s)", len(built)))
 	return nil

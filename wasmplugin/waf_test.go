@@ -1,7 +1,9 @@
 package wasmplugin
 
 import (
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,6 +103,30 @@ func TestConfigureReportsEveryBadSet(t *testing.T) {
 			t.Errorf("error %d = %q, want prefix %q", i, errs[i], w)
 		}
 	}
+}
+
+func TestStatsTagsLoggedAsJSON(t *testing.T) {
+	var rec logRecorder
+	p := &plugin{sink: rec.sink}
+	if err := p.configure([]byte(`{"directives_map":{"a":[]},"default_directives":"a","metric_labels":{"mesh":"prod"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	const prefix = "info meshwaf: metric_labels need these Envoy stats_tags: "
+	for _, l := range rec.lines {
+		rest, ok := strings.CutPrefix(l, prefix)
+		if !ok {
+			continue
+		}
+		var tags []StatsTag
+		if err := json.Unmarshal([]byte(rest), &tags); err != nil {
+			t.Fatalf("stats_tags line is not JSON: %v\n%s", err, rest)
+		}
+		if want := StatsTags(map[string]string{"mesh": "prod"}); !slices.Equal(tags, want) {
+			t.Fatalf("stats_tags %v, want %v", tags, want)
+		}
+		return
+	}
+	t.Fatalf("no stats_tags line in %q", rec.lines)
 }
 
 func TestConfigureBuildsCRSOncePerSet(t *testing.T) {
