@@ -9,9 +9,11 @@ import (
 	"slices"
 )
 
-// statsTagsJSON is the list of Envoy stats_tags (bootstrap stats_config.stats_tags, or Istio's
-// extraStatTags regexes) that turn meshwaf's metric names into tagged stats. It is shipped as a
-// file so deployments can paste it; StatsTags serves the same list to Go code.
+// statsTagsJSON is the list of Envoy stats_tags (bootstrap stats_config.stats_tags) that turn
+// meshwaf's metric names into tagged stats. It is shipped as a file so deployments can paste
+// it; StatsTags serves the same list to Go code. Istio's extraStatTags cannot take its place:
+// Istio builds each entry into a regex of its own `tag=.=value;.;` encoding, which never
+// matches our `_key=value` pairs; on Istio these tags go into the proxy bootstrap too.
 //
 //go:embed statstags.json
 var statsTagsJSON []byte
