@@ -489,6 +489,29 @@ func TestMetricsAndLogLines(t *testing.T) {
 	}
 }
 
+func TestBenignResponseCountsNoCategory(t *testing.T) {
+	p, _ := wafPlugin(t)
+	matched := func() map[string]int64 {
+		out := map[string]int64{}
+		for n, v := range p.Metrics().Map() {
+			if strings.HasPrefix(n, "waf_filter.tx.matched_rules") {
+				out[n] = v
+			}
+		}
+		return out
+	}
+	before := matched()
+	// CRS inspects this body (text/html): its flow-control rules, such as 951100's negated
+	// @pmFromFile, match on it without detecting anything.
+	o := drive(t, p, request{path: "/products", respBody: []byte("<html><body><p>Hello, world</p></body></html>")})
+	wantStatus(t, o, 200)
+	for n, v := range matched() {
+		if v != before[n] {
+			t.Errorf("%s went from %d to %d for a benign exchange", n, before[n], v)
+		}
+	}
+}
+
 func metric(p *wasmhost.Plugin, name string) int64 {
 	if m, ok := p.Metrics().Get(name); ok {
 		return m.Value

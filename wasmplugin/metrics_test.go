@@ -2,9 +2,11 @@ package wasmplugin
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"testing"
 
+	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/types"
 )
 
@@ -118,3 +120,29 @@ func TestAttackCategory(t *testing.T) {
 type nopCounter struct{}
 
 func (nopCounter) Increment(int64) error { return nil }
+
+func TestCountMatchesCountsDetectionsOnly(t *testing.T) {
+	waf, err := coraza.NewWAF(coraza.NewWAFConfig().WithDirectives(`
+SecRuleEngine On
+SecRule ARGS:a "@streq x" "id:1,phase:1,pass,log,msg:'detected',tag:'attack-sqli'"
+SecRule ARGS:a "@streq x" "id:2,phase:1,pass,nolog,tag:'attack-disclosure'"
+SecRule ARGS:a "@streq x" "id:3,phase:1,pass,log,tag:'attack-rce'"
+SecRule ARGS:a "@streq x" "id:4,phase:1,pass,nolog,msg:'quiet',tag:'attack-lfi'"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := waf.NewTransaction()
+	defer tx.Close()
+	tx.ProcessURI("/?a=x", "GET", "HTTP/1.1")
+	tx.ProcessRequestHeaders()
+	var names []string
+	p := &plugin{metrics: newMetrics(nil, func(n string) (counter, error) {
+		names = append(names, n)
+		return nopCounter{}, nil
+	}, func(err error) { t.Fatal(err) })}
+	p.countMatches(tx, "default")
+	if want := []string{"waf_filter.tx.matched_rules_category=sqli_authority=default"}; !slices.Equal(names, want) {
+		t.Fatalf("counted %q, want %q", names, want)
+	}
+}

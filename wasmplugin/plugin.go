@@ -103,11 +103,26 @@ func (p *plugin) wafFor(authority string) coraza.WAF {
 	return p.wafs[set]
 }
 
-// countMatches counts the matched rules of a finished transaction by CRS attack category.
+// countMatches counts the detections of a finished transaction by CRS attack category.
 func (p *plugin) countMatches(tx types.Transaction, authority string) {
 	for _, mr := range tx.MatchedRules() {
+		if !isDetection(mr) {
+			continue
+		}
 		if c := attackCategory(mr.Rule().Tags()); c != "" {
 			p.metrics.matchedRule(c, authority)
 		}
 	}
+}
+
+// isDetection reports whether a matched rule reports something: it is logged and has a
+// message. CRS's flow-control rules also carry attack-* tags but are nolog without a msg, and
+// some "match" on every clean transaction (951100's negated @pmFromFile, for one), so counting
+// them would count traffic, not attacks.
+func isDetection(mr types.MatchedRule) bool {
+	// Coraza's MatchedRule has Log(); its types interface gains it only in v4.
+	if l, ok := mr.(interface{ Log() bool }); ok && !l.Log() {
+		return false
+	}
+	return mr.Message() != ""
 }
