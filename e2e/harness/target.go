@@ -1,0 +1,258 @@
+// Package harness starts a WAF to test end to end: Envoy from one of the e2e/envoy bootstraps
+// when an envoy binary is on PATH, else the local runner (cmd/meshwaf) with the plugin
+// configuration taken from the same bootstrap. Either way the same meshwaf.wasm serves, in
+// front of the albedo-compatible backend (ftw/backend), and its log goes to a file the tests
+// read.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/meshwaf/meshwaf/e2e/envoy"
+	"github.com/meshwaf/meshwaf/e2e/internal/plugin"
+	"github.com/meshwaf/meshwaf/ftw/backend"
+)
+
+// Kind is what serves the plugin.
+type Kind string
+
+const (
+	Envoy  Kind = "envoy"
+	Runner Kind = "runner"
+)
+
+// Kinds are the targets every e2e test runs against, each where it is available.
+var Kinds = []Kind{Envoy, Runner}
+
+// Target is a running WAF.
+type Target struct {
+	Kind Kind
+	// URL is where requests go ("http://127.0.0.1:PORT").
+	URL string
+	// LogFile receives the plugin's log (Envoy's --log-path, the runner's --log-file).
+	LogFile string
+}
+
+// Start starts a WAF of kind k configured by the bootstrap file (relative to e2e/envoy),
+// in front of a fresh backend, and stops both when the test ends. For Envoy without an envoy
+// binary on PATH it skips the test, saying so.
+func Start(t *testing.T, k Kind, bootstrapFile string) Target {
+	t.Helper()
+	b, err := envoy.Load(filepath.Join(envoyDir(t), bootstrapFile))
+	if err != nil {
+		t.Fatalf("%s: %v", bootstrapFile, err)
+	}
+	var envoyBin string
+	if k == Envoy {
+		envoyBin, err = exec.LookPath("envoy")
+		if err != nil {
+			t.Skipf("Envoy target skipped: no envoy on PATH (%v); the runner target runs the same tests", err)
+		}
+	}
+	wasm := plugin.WasmPath(t)
+	be, err := backend.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = be.Close() })
+
+	dir := t.TempDir()
+	tg := Target{Kind: k, LogFile: filepath.Join(dir, string(k)+".log")}
+	port := freePort(t)
+	tg.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	adminPort := freePort(t)
+	var cmd *exec.Cmd
+	switch k {
+	case Envoy:
+		cfg := filepath.Join(dir, "bootstrap.json")
+		if err := localBootstrap(b, port, adminPort, be.Addr, wasm, cfg); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command(envoyBin, "-c", cfg, "--log-path", tg.LogFile, "--concurrency", "1",
+			"--base-id", fmt.Sprint(port), "--component-log-level", "wasm:info")
+	case Runner:
+		filters, err := envoy.WasmFilters(b)
+		if err != nil || len(filters) != 1 {
+			t.Fatalf("%s: want one wasm filter: %v", bootstrapFile, err)
+		}
+		pc, err := filters[0].PluginConfiguration()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := filepath.Join(dir, "plugin-config.json")
+		if err := os.WriteFile(cfg, pc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command(runnerBin(t), "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+			"--upstream", "http://"+be.Addr, "--config", cfg, "--module", wasm, "--log-file", tg.LogFile)
+	default:
+		t.Fatalf("unknown target kind %q", k)
+	}
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	ready := func() bool { return strings.Contains(out.String(), "meshwaf: serving http://") }
+	if k == Envoy {
+		ready = func() bool { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/ready", adminPort)) }
+	}
+	if err := waitReady(ready, exited, 3*time.Minute); err != nil {
+		t.Fatalf("%s did not become ready: %v\n%s", k, err, out.String())
+	}
+	t.Logf("%s serving %s (log %s)", k, tg.URL, tg.LogFile)
+	return tg
+}
+
+// localBootstrap rewrites a bootstrap for a local Envoy: loopback ports, the backend's
+// address, the module's path; the result is written as JSON to path.
+func localBootstrap(b *bootstrapv3.Bootstrap, port, adminPort int, backendAddr, wasm, path string) error {
+	host, bp, err := net.SplitHostPort(backendAddr)
+	if err != nil {
+		return err
+	}
+	var backendPort uint32
+	fmt.Sscan(bp, &backendPort)
+	b.Admin.Address.GetSocketAddress().Address = "127.0.0.1"
+	b.Admin.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: uint32(adminPort)}
+	for _, l := range b.GetStaticResources().GetListeners() {
+		l.Address.GetSocketAddress().Address = "127.0.0.1"
+		l.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: uint32(port)}
+	}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() != "backend" {
+			continue
+		}
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
+		sa := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+		sa.Address = host
+		sa.PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: backendPort}
+	}
+	js, err := envoy.Marshal(b)
+	if err != nil {
+		return err
+	}
+	// The module path sits in the wasm filter's packed Any: rewritten in the JSON.
+	js = bytes.ReplaceAll(js, []byte(`"/etc/envoy/meshwaf.wasm"`), []byte(fmt.Sprintf("%q", wasm)))
+	return os.WriteFile(path, js, 0o644)
+}
+
+// waitReady polls ready until it holds or the process exits. The runner says it serves
+// once its VMs are configured (the full CRS takes a while on a busy machine); Envoy's admin
+// /ready answers 200 once its listeners are up, after the plugin's on_configure.
+func waitReady(ready func() bool, exited <-chan error, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited: %v", err)
+		default:
+		}
+		if ready() {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready within %v", timeout)
+}
+
+func httpOK(url string) bool {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func envoyDir(t *testing.T) string {
+	t.Helper()
+	root, err := plugin.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "e2e", "envoy")
+}
+
+var (
+	runnerOnce sync.Once
+	runnerPath string
+	runnerErr  error
+)
+
+// runnerBin builds the local runner (cmd/meshwaf of the parent module) once per test binary.
+func runnerBin(t *testing.T) string {
+	t.Helper()
+	runnerOnce.Do(func() {
+		root, err := plugin.RepoRoot()
+		if err != nil {
+			runnerErr = err
+			return
+		}
+		runnerPath = filepath.Join(root, "build", "e2e", "meshwaf-runner")
+		cmd := exec.CommandContext(context.Background(), "go", "build", "-o", runnerPath, "./cmd/meshwaf")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			runnerErr = fmt.Errorf("go build ./cmd/meshwaf: %v\n%s", err, out)
+		}
+	})
+	if runnerErr != nil {
+		t.Fatal(runnerErr)
+	}
+	return runnerPath
+}
