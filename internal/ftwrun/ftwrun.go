@@ -123,6 +123,13 @@ func Run(ctx context.Context, o Options) (ftwrunner.Summary, error) {
 	if shards == 0 {
 		shards = runtime.NumCPU()
 	}
+	// Go cannot preempt a goroutine running wazero's compiled code: with one P per CPU, the
+	// shards' VMs hold every P while they inspect a request, and the FTW client, the proxy's
+	// connections and the backend wait for the Wasm call to end (a 3-shard run on 2 CPUs even
+	// timed out connecting). Spare Ps let the OS schedule those threads alongside.
+	if want := shards + 2; runtime.GOMAXPROCS(0) < want {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(want))
+	}
 	local, err := startLocal(ctx, o, shards)
 	if err != nil {
 		return ftwrunner.Summary{}, err
