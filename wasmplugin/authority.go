@@ -33,6 +33,9 @@ type router struct {
 
 type wildcard struct{ suffix, set string }
 
+// defaultRoute is the route of requests that only the default set applies to.
+const defaultRoute = "default"
+
 func newRouter(cfg *Config) *router {
 	r := &router{exact: map[string]string{}, def: cfg.Default}
 	for p, set := range cfg.Authorities {
@@ -49,22 +52,25 @@ func newRouter(cfg *Config) *router {
 }
 
 // route returns the set for authority: the exact authority, then the host without its port,
-// then the longest matching wildcard, then the default. ok is false when none applies.
-func (r *router) route(authority string) (set string, ok bool) {
+// then the longest matching wildcard, then the default. ok is false when none applies. entry
+// is the per_authority_directives key that matched (normalised, "*.suffix" for a wildcard) or
+// defaultRoute: a value from the configuration, never from the client, so that metrics
+// labelled with it stay bounded however many Host values clients send.
+func (r *router) route(authority string) (set, entry string, ok bool) {
 	a := strings.ToLower(authority)
 	if s, ok := r.exact[a]; ok {
-		return s, true
+		return s, a, true
 	}
 	host := hostOf(a)
 	if s, ok := r.exact[host]; ok {
-		return s, true
+		return s, host, true
 	}
 	for _, w := range r.wildcards {
 		if strings.HasSuffix(a, w.suffix) || strings.HasSuffix(host, w.suffix) {
-			return w.set, true
+			return w.set, "*" + w.suffix, true
 		}
 	}
-	return r.def, r.def != ""
+	return r.def, defaultRoute, r.def != ""
 }
 
 // hostOf strips the port from an authority, minding IPv6 literals ("[::1]:8080").

@@ -477,7 +477,7 @@ func TestMetricsAndLogLines(t *testing.T) {
 	if got := metric(p, "waf_filter.tx.total_owner=team-a"); got != before+1 {
 		t.Errorf("tx.total %d, want %d", got, before+1)
 	}
-	if v := metric(p, "waf_filter.tx.interruptions_ruleid=949110_phase=request-body_authority=my-app.test-8080_owner=team-a"); v < 1 {
+	if v := metric(p, "waf_filter.tx.interruptions_ruleid=949110_phase=request-body_authority=default_owner=team-a"); v < 1 {
 		t.Errorf("interruption counter %d; metrics %v", v, p.Metrics().Map())
 	}
 	line, ok := logs.Find(`[id "942100"]`)
@@ -486,6 +486,26 @@ func TestMetricsAndLogLines(t *testing.T) {
 	}
 	if !strings.HasPrefix(line, "[critical]") || !strings.Contains(line, `[msg "SQL Injection Attack Detected via libinjection"]`) {
 		t.Errorf("log line %q", line)
+	}
+}
+
+func TestMetricAuthorityIsTheRoutingEntry(t *testing.T) {
+	p, _ := wafPlugin(t)
+	// Every Host a client invents under the default set shares one label: stats stay bounded.
+	for i := range 3 {
+		drive(t, p, request{authority: fmt.Sprintf("random-%d.attacker.test:%d", i, 8000+i), path: "/?id=" + url.QueryEscape(sqli)})
+	}
+	drive(t, p, request{authority: "x.y.wild.test", headers: [][2]string{{"x-set", "1"}}})
+	for n := range p.Metrics().Map() {
+		if strings.Contains(n, "attacker") || strings.Contains(n, "x.y.wild") {
+			t.Errorf("metric %s is labelled with the client's authority", n)
+		}
+	}
+	if v := metric(p, "waf_filter.tx.interruptions_ruleid=949110_phase=request-body_authority=default_owner=team-a"); v < 3 {
+		t.Errorf("default-set interruptions %d, want at least 3", v)
+	}
+	if v := metric(p, "waf_filter.tx.interruptions_ruleid=5003_phase=request-headers_authority=-.wild.test_owner=team-a"); v < 1 {
+		t.Errorf("wildcard entry counter %d; metrics %v", v, p.Metrics().Map())
 	}
 }
 

@@ -116,22 +116,25 @@ func TestRouterOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRouter(cfg)
-	tests := []struct{ authority, want string }{
-		{"a.example.com:8443", "exact"},
-		{"A.Example.com:8443", "exact"},
-		{"a.example.com:8080", "host"},
-		{"a.example.com", "host"},
-		{"x.example.com", "wild"},
-		{"x.example.com:9000", "wild"},
-		{"c.b.example.com", "deep"},
-		{"example.com", "def"},
-		{"other.org", "def"},
-		{"[::1]:8080", "host"},
+	// entry is the metrics' authority label: always a configured key or "default", never the
+	// client's own value.
+	tests := []struct{ authority, want, entry string }{
+		{"a.example.com:8443", "exact", "a.example.com:8443"},
+		{"A.Example.com:8443", "exact", "a.example.com:8443"},
+		{"a.example.com:8080", "host", "a.example.com"},
+		{"a.example.com", "host", "a.example.com"},
+		{"x.example.com", "wild", "*.example.com"},
+		{"x.example.com:9000", "wild", "*.example.com"},
+		{"c.b.example.com", "deep", "*.b.example.com"},
+		{"example.com", "def", "default"},
+		{"other.org", "def", "default"},
+		{"random-1234.attacker.test", "def", "default"},
+		{"[::1]:8080", "host", "[::1]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.authority, func(t *testing.T) {
-			if got, ok := r.route(tc.authority); !ok || got != tc.want {
-				t.Fatalf("route(%q) = %q, %t; want %q", tc.authority, got, ok, tc.want)
+			if got, entry, ok := r.route(tc.authority); !ok || got != tc.want || entry != tc.entry {
+				t.Fatalf("route(%q) = %q, %q, %t; want %q, %q", tc.authority, got, entry, ok, tc.want, tc.entry)
 			}
 		})
 	}
@@ -142,7 +145,7 @@ func TestRouterWithoutDefaultPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set, ok := newRouter(cfg).route("y.com"); ok {
+	if set, _, ok := newRouter(cfg).route("y.com"); ok {
 		t.Fatalf("route(y.com) = %q, want none", set)
 	}
 }

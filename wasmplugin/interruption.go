@@ -42,7 +42,7 @@ func reply(it *types.Interruption) *abi.LocalResponse {
 // stream for drop). The callback returns ActionPause so nothing more moves on.
 func (s *stream) interrupt(it *types.Interruption, phase types.RulePhase) abi.Action {
 	s.replied = true
-	s.p.metrics.interruption(it.RuleID, phase, s.authority)
+	s.p.metrics.interruption(it.RuleID, phase, s.route)
 	r := reply(it)
 	if r == nil {
 		dir := abi.StreamRequest

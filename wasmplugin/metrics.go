@@ -15,6 +15,10 @@ import (
 //
 //	waf_filter.tx.interruptions_ruleid=942100_phase=request-body_authority=api.example.com-8080
 //
+// The authority label is the per_authority_directives entry that routed the request (or
+// "default"), not the :authority the client sent: Envoy keeps every stat name for the life of
+// the process, so a label a client could vary would let it grow Envoy's memory without bound.
+//
 // Envoy turns them into tagged stats with the stats_tags regexes in statstags.json. Values are
 // sanitised to [a-z0-9.-]: "_" separates pairs and "=" opens a value, so neither may appear in
 // one, and a ':' (a port, an IPv6 address) becomes '-'. Phase names use '-' for the same reason:
@@ -98,7 +102,7 @@ func attackCategory(tags []string) string {
 }
 
 // metrics defines each counter once per plugin and caches it by name: defining is a host call,
-// and the set of names is bounded by rules × phases × authorities.
+// and the set of names is bounded by rules × phases × routing entries of the configuration.
 type metrics struct {
 	labels  []label
 	define  func(name string) (counter, error)
@@ -136,11 +140,13 @@ func (m *metrics) inc(stem string, labels ...label) {
 
 func (m *metrics) transaction() { m.inc(metricTxTotal) }
 
-func (m *metrics) interruption(ruleID int, phase types.RulePhase, authority string) {
+// interruption counts an interruption; route is the routing entry (router.route).
+func (m *metrics) interruption(ruleID int, phase types.RulePhase, route string) {
 	m.inc(metricInterruptions,
-		label{"ruleid", strconv.Itoa(ruleID)}, label{"phase", phaseName(phase)}, label{"authority", authority})
+		label{"ruleid", strconv.Itoa(ruleID)}, label{"phase", phaseName(phase)}, label{"authority", route})
 }
 
-func (m *metrics) matchedRule(category, authority string) {
-	m.inc(metricMatchedRules, label{"category", category}, label{"authority", authority})
+// matchedRule counts a detection; route is the routing entry (router.route).
+func (m *metrics) matchedRule(category, route string) {
+	m.inc(metricMatchedRules, label{"category", category}, label{"authority", route})
 }

@@ -57,6 +57,12 @@ func TestMetricNamesSurviveEnvoyTagExtraction(t *testing.T) {
 			wantTags: map[string]string{"ruleid": "949110", "phase": "request-headers", "authority": "---1--80", "owner": "team-a", "appname": "shop"},
 		},
 		{
+			name:     "interruption_wildcard_route",
+			emit:     func(m *metrics) { m.interruption(949110, types.PhaseRequestBody, "*.example.com") },
+			wantStat: "wasmcustom.waf_filter.tx.interruptions",
+			wantTags: map[string]string{"ruleid": "949110", "phase": "request-body", "authority": "-.example.com", "owner": "team-a", "appname": "shop"},
+		},
+		{
 			name:     "matched_rule_category",
 			emit:     func(m *metrics) { m.matchedRule("multipart-header", "shop_1.local") },
 			wantStat: "wasmcustom.waf_filter.tx.matched_rules",

@@ -94,23 +94,24 @@ func (p *plugin) configure(data []byte) error {
 
 func (p *plugin) NewHTTPContext(uint32) abi.HTTPContext { return &stream{p: p} }
 
-// wafFor returns the WAF for an authority, or nil when no set applies.
-func (p *plugin) wafFor(authority string) coraza.WAF {
-	set, ok := p.router.route(authority)
+// wafFor returns the WAF for an authority and the routing entry that chose it (the metrics'
+// authority label), or a nil WAF when no set applies.
+func (p *plugin) wafFor(authority string) (coraza.WAF, string) {
+	set, entry, ok := p.router.route(authority)
 	if !ok {
-		return nil
+		return nil, ""
 	}
-	return p.wafs[set]
+	return p.wafs[set], entry
 }
 
 // countMatches counts the detections of a finished transaction by CRS attack category.
-func (p *plugin) countMatches(tx types.Transaction, authority string) {
+func (p *plugin) countMatches(tx types.Transaction, route string) {
 	for _, mr := range tx.MatchedRules() {
 		if !isDetection(mr) {
 			continue
 		}
 		if c := attackCategory(mr.Rule().Tags()); c != "" {
-			p.metrics.matchedRule(c, authority)
+			p.metrics.matchedRule(c, route)
 		}
 	}
 }

@@ -19,6 +19,8 @@ type stream struct {
 	p         *plugin
 	tx        types.Transaction
 	authority string
+	// route is the routing entry that chose the WAF: the metrics' authority label.
+	route     string
 	requestID string
 	protocol  string
 
@@ -59,10 +61,11 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 			s.requestID = h.Value
 		}
 	}
-	waf := s.p.wafFor(s.authority)
+	waf, route := s.p.wafFor(s.authority)
 	if waf == nil {
 		return abi.ActionContinue
 	}
+	s.route = route
 	if s.requestID != "" {
 		s.tx = waf.NewTransactionWithID(s.requestID)
 	} else {
@@ -260,7 +263,7 @@ func (s *stream) OnStreamDone() {
 		return
 	}
 	tx.ProcessLogging()
-	s.p.countMatches(tx, s.authority)
+	s.p.countMatches(tx, s.route)
 	if d, ok := tx.(interface{ DetectionOnlyInterruption() *types.Interruption }); ok {
 		if it := d.DetectionOnlyInterruption(); it != nil {
 			s.p.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: DetectionOnly: rule %d would have interrupted transaction %s (%s, status %d)",

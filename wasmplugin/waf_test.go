@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/corazawaf/coraza/v3"
+
 	"github.com/meshwaf/meshwaf/internal/abi"
 )
 
@@ -142,7 +144,8 @@ func TestConfigureBuildsCRSOncePerSet(t *testing.T) {
 	if len(p.wafs) != 2 {
 		t.Fatalf("%d WAFs", len(p.wafs))
 	}
-	if p.wafFor("a") != p.wafFor("b") || p.wafFor("a") != p.wafFor("zzz") {
+	wafFor := func(a string) coraza.WAF { w, _ := p.wafFor(a); return w }
+	if wafFor("a") != wafFor("b") || wafFor("a") != wafFor("zzz") {
 		t.Fatal("authorities naming one set do not share its WAF")
 	}
 	for _, w := range []string{`unknown configuration key "extra"`, `include @crs-setup-demo-conf is deprecated, use @crs-setup-conf`} {
