@@ -487,6 +487,20 @@ func TestMetricsAndLogLines(t *testing.T) {
 	if !strings.HasPrefix(line, "[critical]") || !strings.Contains(line, `[msg "SQL Injection Attack Detected via libinjection"]`) {
 		t.Errorf("log line %q", line)
 	}
+	// 949110 has no severity; as the rule that denied the request it logs at warn, not info.
+	// (DetectionOnly's 949110 lines, which deny nothing, stay at info.)
+	denied := 0
+	for _, l := range logs.Lines() {
+		if strings.Contains(l, `[id "949110"]`) && strings.Contains(l, "Access denied") {
+			denied++
+			if !strings.HasPrefix(l, "[warn]") {
+				t.Errorf("blocking rule's log line %q, want it at warn", l)
+			}
+		}
+	}
+	if denied == 0 {
+		t.Error(`no "Access denied" log line with [id "949110"]`)
+	}
 }
 
 func TestMetricAuthorityIsTheRoutingEntry(t *testing.T) {

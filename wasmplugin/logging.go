@@ -3,6 +3,7 @@ package wasmplugin
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/corazawaf/coraza/v3/debuglog"
@@ -34,11 +35,47 @@ func severityLevel(s types.RuleSeverity) abi.LogLevel {
 }
 
 // matchedRuleLogger returns the WAF's error callback: one line per matched rule in Coraza's
-// error-log form ([id "N"] [msg "…"] …), which the FTW runner and log tooling parse.
+// error-log form ([id "N"] [msg "…"] …), which the FTW runner and log tooling parse. A rule
+// that interrupts the transaction logs at warn at least, whatever its severity: CRS's blocking
+// rules (949110, 959100) have none, and the line saying a request was denied must not sit at
+// info below the detections that led to it.
 func matchedRuleLogger(sink logSink) func(types.MatchedRule) {
 	return func(mr types.MatchedRule) {
-		sink(severityLevel(mr.Rule().Severity()), mr.ErrorLog())
+		level := severityLevel(mr.Rule().Severity())
+		if level < abi.LogLevelWarn && interrupts(mr) {
+			level = abi.LogLevelWarn
+		}
+		sink(level, mr.ErrorLog())
 	}
+}
+
+// interrupts reports whether a matched rule interrupts the transaction (deny, drop, redirect,
+// or another disruptive action), as opposed to pass and allow, which Coraza also reports as
+// Disruptive(). Coraza keeps the action in the exported field DisruptiveAction_ of its
+// internal MatchedRule, with no method for it (types.MatchedRule gains one only in v4), so it
+// is read by reflection; TestInterruptingRuleLogsAtWarn pins this against the Coraza in go.mod.
+func interrupts(mr types.MatchedRule) bool {
+	if !mr.Disruptive() { // false in DetectionOnly: nothing is interrupted
+		return false
+	}
+	v := reflect.ValueOf(mr)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return true
+	}
+	f := v.FieldByName("DisruptiveAction_")
+	if !f.IsValid() || !f.CanInt() {
+		return true
+	}
+	// Coraza's corazarules.DisruptiveAction values: 1 allow, 4 pass.
+	const allow, pass = 1, 4
+	switch f.Int() {
+	case allow, pass:
+		return false
+	}
+	return true
 }
 
 // debugLevel maps Coraza's SecDebugLogLevel levels to proxy log levels.

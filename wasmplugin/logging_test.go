@@ -1,8 +1,10 @@
 package wasmplugin
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/debuglog"
 	"github.com/corazawaf/coraza/v3/types"
 
@@ -61,5 +63,43 @@ func TestDebugLevelMapping(t *testing.T) {
 		if got := debugLevel(lvl); got != want {
 			t.Errorf("debugLevel(%s) = %s, want %s", lvl, got, want)
 		}
+	}
+}
+
+func TestInterruptingRuleLogsAtWarn(t *testing.T) {
+	tests := []struct {
+		name, rule string
+		engine     string
+		want       abi.LogLevel
+	}{
+		{"deny_without_severity_warn", `"id:1,phase:1,deny,status:403,log,msg:'blocked'"`, "On", abi.LogLevelWarn},
+		{"drop_without_severity_warn", `"id:1,phase:1,drop,log,msg:'dropped'"`, "On", abi.LogLevelWarn},
+		{"redirect_notice_warn", `"id:1,phase:1,redirect:https://example.com/,log,severity:NOTICE,msg:'moved'"`, "On", abi.LogLevelWarn},
+		{"deny_critical_stays_critical", `"id:1,phase:1,deny,log,severity:CRITICAL,msg:'blocked'"`, "On", abi.LogLevelCritical},
+		{"pass_without_severity_info", `"id:1,phase:1,pass,log,msg:'noted'"`, "On", abi.LogLevelInfo},
+		{"allow_without_severity_info", `"id:1,phase:1,allow,log,msg:'allowed'"`, "On", abi.LogLevelInfo},
+		{"deny_in_detection_only_info", `"id:1,phase:1,deny,log,msg:'would block'"`, "DetectionOnly", abi.LogLevelInfo},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var rec logRecorder
+			waf, err := coraza.NewWAF(coraza.NewWAFConfig().
+				WithErrorCallback(matchedRuleLogger(rec.sink)).
+				WithDirectives("SecRuleEngine " + tc.engine).
+				WithDirectives(`SecRule ARGS:a "@streq x" ` + tc.rule))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := waf.NewTransaction()
+			defer tx.Close()
+			tx.ProcessURI("/?a=x", "GET", "HTTP/1.1")
+			tx.ProcessRequestHeaders()
+			if len(rec.lines) != 1 {
+				t.Fatalf("lines %q", rec.lines)
+			}
+			if !strings.HasPrefix(rec.lines[0], tc.want.String()+" ") {
+				t.Fatalf("line %q, want level %s", rec.lines[0], tc.want)
+			}
+		})
 	}
 }
