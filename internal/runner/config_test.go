@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -210,5 +211,17 @@ metadata:
 				t.Errorf("skipped %q, want %q", skipped, tc.wantSkipped)
 			}
 		})
+	}
+}
+
+func TestReserveSchedulerSlots(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	reserveSchedulerSlots(3)
+	if got := runtime.GOMAXPROCS(0); got != 5 {
+		t.Fatalf("GOMAXPROCS = %d with 3 workers, want 5", got)
+	}
+	reserveSchedulerSlots(1) // never lowered
+	if got := runtime.GOMAXPROCS(0); got != 5 {
+		t.Fatalf("GOMAXPROCS lowered to %d", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -33,6 +34,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 
 	o := cmd.Options
+	reserveSchedulerSlots(o.Workers)
 	fmt.Fprintf(stderr, "meshwaf: loading %s with %s (%d worker(s))...\n", o.Module, configName(o.ConfigFile), o.Workers)
 	s, err := Start(ctx, o)
 	if err != nil {
@@ -49,4 +51,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reserveSchedulerSlots keeps the HTTP server responsive while every VM is busy. Compiled Wasm
+// in wazero cannot be preempted, so each busy VM holds one of Go's Ps until its callback
+// returns; with GOMAXPROCS at or below the worker count, accepting connections and talking to
+// the upstream would wait for a VM. Two slots above the workers keep that path free.
+func reserveSchedulerSlots(workers int) {
+	if want := workers + 2; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
 }
