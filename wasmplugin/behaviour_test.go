@@ -72,6 +72,10 @@ var pluginConfig = map[string]any{
 			"SecResponseBodyLimit 100", "SecResponseBodyLimitAction ProcessPartial",
 			`SecRule RESPONSE_BODY "@contains SECRET-TOKEN" "id:6001,phase:4,deny,status:403,log,msg:'leaky body'"`,
 		},
+		"respreject": {
+			"SecRuleEngine On", "SecResponseBodyAccess On", "SecResponseBodyMimeType text/html",
+			"SecResponseBodyLimit 100", "SecResponseBodyLimitAction Reject",
+		},
 		"api":  {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5001,phase:1,deny,status:403,log,msg:'set api'"`},
 		"host": {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5002,phase:1,deny,status:403,log,msg:'set host'"`},
 		"wild": {"SecRuleEngine On", `SecRule REQUEST_HEADERS:X-Set "@rx ." "id:5003,phase:1,deny,status:403,log,msg:'set wild'"`},
@@ -80,7 +84,7 @@ var pluginConfig = map[string]any{
 	"per_authority_directives": map[string]string{
 		"custom.test": "custom", "bodyoff.test": "bodyoff", "detect.test": "detect",
 		"reject.test": "reject", "partial.test": "partial",
-		"audit.test": "audit", "resplimit.test": "resplimit",
+		"audit.test": "audit", "resplimit.test": "resplimit", "respreject.test": "respreject",
 		"api.test:8443": "api", "api.test": "host", "*.wild.test": "wild",
 	},
 	"metric_labels": map[string]string{"owner": "team-a"},
@@ -406,7 +410,22 @@ func TestPluginBehaviours(t *testing.T) {
 			func(t *testing.T, o outcome) { wantStatus(t, o, 403) }},
 		{"body_limit_reject_413", request{authority: "reject.test", method: "POST", body: big, chunk: 512,
 			headers: [][2]string{{"content-type", "text/plain"}}},
-			func(t *testing.T, o outcome) { wantStatus(t, o, 413) }},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 413)
+				if string(o.reply.Body) != "Request body exceeds the WAF's limit.\n" || o.reply.Details != "meshwaf_request_body_limit" {
+					t.Errorf("reply %q (details %q)", o.reply.Body, o.reply.Details)
+				}
+			}},
+		{"response_body_limit_reject_says_so", request{authority: "respreject.test", respBody: bytes.Repeat([]byte("b"), 300)},
+			func(t *testing.T, o outcome) {
+				wantStatus(t, o, 500)
+				if string(o.reply.Body) != "Response body exceeds the WAF's limit.\n" || o.reply.Details != "meshwaf_response_body_limit" {
+					t.Errorf("reply %q (details %q)", o.reply.Body, o.reply.Details)
+				}
+				if o.clientHeaders != nil {
+					t.Errorf("upstream's headers reached the client: %v", o.clientHeaders)
+				}
+			}},
 		{"body_limit_partial_passes_tail", request{authority: "partial.test", method: "POST", body: append(append([]byte{}, big...), []byte("evil-body")...), chunk: 512,
 			headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}},
 			func(t *testing.T, o outcome) {
@@ -520,6 +539,35 @@ func TestMetricAuthorityIsTheRoutingEntry(t *testing.T) {
 	}
 	if v := metric(p, "waf_filter.tx.interruptions_ruleid=5003_phase=request-headers_authority=-.wild.test_owner=team-a"); v < 1 {
 		t.Errorf("wildcard entry counter %d; metrics %v", v, p.Metrics().Map())
+	}
+}
+
+func TestBodyLimitRejectLogsTheLimit(t *testing.T) {
+	p, logs := wafPlugin(t)
+	tests := []struct {
+		name, want, metricName string
+		req                    request
+	}{
+		{"request_body", `transaction limit-req: request body exceeds SecRequestBodyLimit 1000 of directive set "reject" (Reject): status 413`,
+			"waf_filter.tx.interruptions_ruleid=0_phase=request-body_authority=reject.test_owner=team-a",
+			request{authority: "reject.test", method: "POST", body: bytes.Repeat([]byte("a"), 3000), chunk: 512,
+				headers: [][2]string{{"content-type", "text/plain"}, {"x-request-id", "limit-req"}}}},
+		{"response_body", `transaction limit-resp: response body exceeds SecResponseBodyLimit 100 of directive set "respreject" (Reject): status 500`,
+			"waf_filter.tx.interruptions_ruleid=0_phase=response-body_authority=respreject.test_owner=team-a",
+			request{authority: "respreject.test", respBody: bytes.Repeat([]byte("b"), 300), headers: [][2]string{{"x-request-id", "limit-resp"}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := metric(p, tc.metricName)
+			drive(t, p, tc.req)
+			line, ok := logs.Find(tc.want)
+			if !ok || !strings.HasPrefix(line, "[warn] meshwaf: ") {
+				t.Errorf("no warn line with %q: %q", tc.want, line)
+			}
+			if got := metric(p, tc.metricName); got != before+1 {
+				t.Errorf("%s = %d, want %d", tc.metricName, got, before+1)
+			}
+		})
 	}
 }
 

@@ -7,18 +7,24 @@ import (
 	"strings"
 )
 
-// corazaDefaultRequestBodyLimit is Coraza's SecRequestBodyLimit when no directive sets one.
-const corazaDefaultRequestBodyLimit = 134217728
+// Coraza's SecRequestBodyLimit and SecResponseBodyLimit when no directive sets them.
+const (
+	corazaDefaultRequestBodyLimit  = 134217728
+	corazaDefaultResponseBodyLimit = 524288
+)
 
-// requestBodyLimits are the request body limits a directive set ends up with.
+// requestBodyLimits are the body limits a directive set ends up with.
 type requestBodyLimits struct {
 	limit int64
 	// inMemory is the explicit SecRequestBodyInMemoryLimit, 0 when none is set.
 	inMemory int64
+	// response is SecResponseBodyLimit, for the log line of a response over it.
+	response int64
 }
 
 // scanRequestBodyLimits follows a directive set and the files it includes, in order, and
-// returns the last SecRequestBodyLimit and SecRequestBodyInMemoryLimit values.
+// returns the last SecRequestBodyLimit, SecRequestBodyInMemoryLimit and SecResponseBodyLimit
+// values.
 //
 // Why: Coraza keeps a request body in memory up to SecRequestBodyInMemoryLimit and spills the
 // rest to a temporary file. A Wasm module has no file system, so past that limit Coraza fails
@@ -26,7 +32,7 @@ type requestBodyLimits struct {
 // own recommended configuration sets 128 KiB. The plugin therefore raises the in-memory limit
 // to the body limit (what Coraza does by default when no in-memory limit is set) and says so.
 func scanRequestBodyLimits(lines []string, root fs.FS) (requestBodyLimits, error) {
-	l := requestBodyLimits{limit: corazaDefaultRequestBodyLimit}
+	l := requestBodyLimits{limit: corazaDefaultRequestBodyLimit, response: corazaDefaultResponseBodyLimit}
 	return l, l.scan(lines, root, 0)
 }
 
@@ -51,6 +57,10 @@ func (l *requestBodyLimits) scan(lines []string, root fs.FS, depth int) error {
 		case "secrequestbodyinmemorylimit":
 			if n, err := strconv.ParseInt(arg, 10, 64); err == nil {
 				l.inMemory = n
+			}
+		case "secresponsebodylimit":
+			if n, err := strconv.ParseInt(arg, 10, 64); err == nil {
+				l.response = n
 			}
 		case "include":
 			files := []string{arg}

@@ -11,7 +11,7 @@ func TestScanRequestBodyLimits(t *testing.T) {
 	root := fstest.MapFS{
 		"base.conf":  {Data: []byte("# comment\nSecRequestBodyLimit 1000\nSecRequestBodyInMemoryLimit \\\n  100\n")},
 		"inc/a.conf": {Data: []byte("SecRequestBodyLimit 2000\n")},
-		"inc/b.conf": {Data: []byte("SecRuleEngine On\n")},
+		"inc/b.conf": {Data: []byte("SecRuleEngine On\nSecResponseBodyLimit 300\n")},
 		"loop.conf":  {Data: []byte("Include loop.conf\n")},
 	}
 	for _, tc := range []struct {
@@ -20,10 +20,10 @@ func TestScanRequestBodyLimits(t *testing.T) {
 		want    requestBodyLimits
 		wantErr bool
 	}{
-		{"coraza_default_without_directives", []string{"SecRuleEngine On"}, requestBodyLimits{limit: corazaDefaultRequestBodyLimit}, false},
-		{"values_from_included_file_with_continuation", []string{"Include base.conf"}, requestBodyLimits{limit: 1000, inMemory: 100}, false},
-		{"last_value_wins_across_glob_include", []string{"Include base.conf", "Include inc/*.conf"}, requestBodyLimits{limit: 2000, inMemory: 100}, false},
-		{"set_after_include_overrides_it", []string{"Include base.conf", "SecRequestBodyLimit 5000"}, requestBodyLimits{limit: 5000, inMemory: 100}, false},
+		{"coraza_default_without_directives", []string{"SecRuleEngine On"}, requestBodyLimits{limit: corazaDefaultRequestBodyLimit, response: corazaDefaultResponseBodyLimit}, false},
+		{"values_from_included_file_with_continuation", []string{"Include base.conf"}, requestBodyLimits{limit: 1000, inMemory: 100, response: corazaDefaultResponseBodyLimit}, false},
+		{"last_value_wins_across_glob_include", []string{"Include base.conf", "Include inc/*.conf"}, requestBodyLimits{limit: 2000, inMemory: 100, response: 300}, false},
+		{"set_after_include_overrides_it", []string{"Include base.conf", "SecRequestBodyLimit 5000"}, requestBodyLimits{limit: 5000, inMemory: 100, response: corazaDefaultResponseBodyLimit}, false},
 		{"include_cycle_is_an_error", []string{"Include loop.conf"}, requestBodyLimits{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package wasmplugin
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/corazawaf/coraza/v3/types"
 
@@ -9,7 +10,7 @@ import (
 )
 
 // reply is the local response for an interruption; nil for a drop.
-func reply(it *types.Interruption) *abi.LocalResponse {
+func reply(it *types.Interruption, phase types.RulePhase) *abi.LocalResponse {
 	switch it.Action {
 	case "drop":
 		return nil
@@ -29,13 +30,37 @@ func reply(it *types.Interruption) *abi.LocalResponse {
 	if status < 100 || status > 599 || it.Status == 0 {
 		status = 403
 	}
-	return &abi.LocalResponse{
+	r := &abi.LocalResponse{
 		StatusCode: status,
 		// Envoy shows details in %RESPONSE_CODE_DETAILS%; it must not contain spaces.
 		Details:    fmt.Sprintf("meshwaf_interrupted_rule_%d", it.RuleID),
 		Body:       fmt.Appendf(nil, "Request blocked by the WAF (rule %d).\n", it.RuleID),
 		GRPCStatus: -1,
 	}
+	switch bodyLimitExceeded(it, phase) {
+	case types.PhaseRequestBody:
+		r.StatusCode = 413
+		r.Details = "meshwaf_request_body_limit"
+		r.Body = []byte("Request body exceeds the WAF's limit.\n")
+	case types.PhaseResponseBody:
+		r.Details = "meshwaf_response_body_limit"
+		r.Body = []byte("Response body exceeds the WAF's limit.\n")
+	}
+	return r
+}
+
+// bodyLimitExceeded tells an interruption by a body limit (SecRequestBodyLimitAction or
+// SecResponseBodyLimitAction Reject) from a rule's: Coraza raises it with no rule, as rule id
+// 0, while writing a body. It returns the body's phase, or 0 for a rule's interruption.
+func bodyLimitExceeded(it *types.Interruption, phase types.RulePhase) types.RulePhase {
+	if it.RuleID != 0 || it.Action != "deny" {
+		return 0
+	}
+	switch phase {
+	case types.PhaseRequestBody, types.PhaseResponseBody:
+		return phase
+	}
+	return 0
 }
 
 // interrupt acts on a Coraza interruption: counts it, then answers locally (or resets the
@@ -43,7 +68,8 @@ func reply(it *types.Interruption) *abi.LocalResponse {
 func (s *stream) interrupt(it *types.Interruption, phase types.RulePhase) abi.Action {
 	s.replied = true
 	s.p.metrics.interruption(it.RuleID, phase, s.route)
-	r := reply(it)
+	s.logBodyLimit(it, phase)
+	r := reply(it, phase)
 	if r == nil {
 		dir := abi.StreamRequest
 		if phase >= types.PhaseResponseHeaders {
@@ -76,4 +102,25 @@ func (s *stream) replyHeaders(contentType string) []abi.Header {
 		h = append(h, abi.Header{Name: "x-request-id", Value: s.requestID})
 	}
 	return h
+}
+
+// logBodyLimit logs, at warn, a body over its limit: Coraza's own log of it names no rule and
+// no limit, and the reply is all the client learns.
+func (s *stream) logBodyLimit(it *types.Interruption, phase types.RulePhase) {
+	var directive string
+	var limit int64
+	switch bodyLimitExceeded(it, phase) {
+	case types.PhaseRequestBody:
+		directive, limit = "SecRequestBodyLimit", s.set.limits.limit
+	case types.PhaseResponseBody:
+		directive, limit = "SecResponseBodyLimit", s.set.limits.response
+	default:
+		return
+	}
+	id := ""
+	if s.tx != nil {
+		id = s.tx.ID()
+	}
+	s.p.sink(abi.LogLevelWarn, fmt.Sprintf("meshwaf: transaction %s: %s body exceeds %s %d of directive set %q (Reject): status %d",
+		id, strings.TrimSuffix(phaseName(phase), "-body"), directive, limit, s.set.name, it.Status))
 }

@@ -103,3 +103,29 @@ func TestInterruptingRuleLogsAtWarn(t *testing.T) {
 		})
 	}
 }
+
+func TestReplyForBodyLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		it      types.Interruption
+		phase   types.RulePhase
+		status  int
+		body    string
+		details string
+	}{
+		{"request_body_over_limit_413", types.Interruption{Action: "deny", Status: 413}, types.PhaseRequestBody,
+			413, "Request body exceeds the WAF's limit.\n", "meshwaf_request_body_limit"},
+		{"response_body_over_limit_keeps_corazas_status", types.Interruption{Action: "deny", Status: 500}, types.PhaseResponseBody,
+			500, "Response body exceeds the WAF's limit.\n", "meshwaf_response_body_limit"},
+		{"rule_in_request_body_phase", types.Interruption{RuleID: 949110, Action: "deny", Status: 403}, types.PhaseRequestBody,
+			403, "Request blocked by the WAF (rule 949110).\n", "meshwaf_interrupted_rule_949110"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := reply(&tc.it, tc.phase)
+			if r.StatusCode != tc.status || string(r.Body) != tc.body || r.Details != tc.details {
+				t.Fatalf("reply %d %q %q; want %d %q %q", r.StatusCode, r.Body, r.Details, tc.status, tc.body, tc.details)
+			}
+		})
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
@@ -96,7 +95,7 @@ func (p *plugin) NewHTTPContext(uint32) abi.HTTPContext { return &stream{p: p} }
 
 // wafFor returns the WAF for an authority and the routing entry that chose it (the metrics'
 // authority label), or a nil WAF when no set applies.
-func (p *plugin) wafFor(authority string) (coraza.WAF, string) {
+func (p *plugin) wafFor(authority string) (*wafSet, string) {
 	set, entry, ok := p.router.route(authority)
 	if !ok {
 		return nil, ""

@@ -19,7 +19,9 @@ type stream struct {
 	p         *plugin
 	tx        types.Transaction
 	authority string
-	// route is the routing entry that chose the WAF: the metrics' authority label.
+	// set is the directive set inspecting the stream; route is the routing entry that chose
+	// it: the metrics' authority label.
+	set       *wafSet
 	route     string
 	requestID string
 	protocol  string
@@ -65,7 +67,7 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	if waf == nil {
 		return abi.ActionContinue
 	}
-	s.route = route
+	s.set, s.route = waf, route
 	if s.requestID != "" {
 		s.tx = waf.NewTransactionWithID(s.requestID)
 	} else {

@@ -16,7 +16,15 @@ import (
 
 // wafs holds one Coraza WAF per directive set: each set is compiled once and shared by every
 // authority that names it.
-type wafs map[string]coraza.WAF
+type wafs map[string]*wafSet
+
+// wafSet is the WAF of one directive set and the body limits it was compiled with, which
+// Coraza does not expose and the plugin names when a body goes over one.
+type wafSet struct {
+	coraza.WAF
+	name   string
+	limits requestBodyLimits
+}
 
 // buildOptions are what a WAF needs besides its directives.
 type buildOptions struct {
@@ -38,13 +46,13 @@ func buildWAFs(cfg *Config, opts buildOptions) (wafs, []string, error) {
 	var warnings []string
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(cfg.DirectiveSets)) {
-		waf, w, err := buildWAF(name, cfg.DirectiveSets[name], opts)
+		ws, w, err := buildWAF(name, cfg.DirectiveSets[name], opts)
 		warnings = append(warnings, w...)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		out[name] = waf
+		out[name] = ws
 	}
 	if len(errs) > 0 {
 		return nil, warnings, joinErrors(errs)
@@ -53,7 +61,7 @@ func buildWAFs(cfg *Config, opts buildOptions) (wafs, []string, error) {
 }
 
 // buildWAF compiles one directive set.
-func buildWAF(name string, lines []string, opts buildOptions) (coraza.WAF, []string, error) {
+func buildWAF(name string, lines []string, opts buildOptions) (*wafSet, []string, error) {
 	warnings, err := checkIncludes(name, lines, opts)
 	if err != nil {
 		return nil, warnings, err
@@ -69,7 +77,10 @@ func buildWAF(name string, lines []string, opts buildOptions) (coraza.WAF, []str
 			keyDirectivesMap, name, limits.inMemory, limits.limit))
 	}
 	waf, err := newWAF(name, lines, setOpts)
-	return waf, warnings, err
+	if err != nil {
+		return nil, warnings, err
+	}
+	return &wafSet{WAF: waf, name: name, limits: limits}, warnings, nil
 }
 
 var errIncludeMissing = errors.New("not found in the embedded rules")

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/corazawaf/coraza/v3"
-
 	"github.com/meshwaf/meshwaf/internal/abi"
 )
 
@@ -144,7 +142,7 @@ func TestConfigureBuildsCRSOncePerSet(t *testing.T) {
 	if len(p.wafs) != 2 {
 		t.Fatalf("%d WAFs", len(p.wafs))
 	}
-	wafFor := func(a string) coraza.WAF { w, _ := p.wafFor(a); return w }
+	wafFor := func(a string) *wafSet { w, _ := p.wafFor(a); return w }
 	if wafFor("a") != wafFor("b") || wafFor("a") != wafFor("zzz") {
 		t.Fatal("authorities naming one set do not share its WAF")
 	}
