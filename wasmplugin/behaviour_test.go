@@ -612,6 +612,7 @@ func TestBadConfigurationRefused(t *testing.T) {
 		{"unknown_directive", `{"directives_map":{"api":["SecRuleEngine On","Include @recommended-conf","SecRuleEngin On"]}}`, `directives_map["api"] line 3 (SecRuleEngin)`},
 		{"bad_rule_syntax", `{"directives_map":{"a":["SecRule ARGS \"@rx (\" \"id:1,phase:1,deny\""]}}`, `directives_map["a"] line 1 (SecRule)`},
 		{"missing_include", `{"directives_map":{"a":["Include @nope-conf"]}}`, `directives_map["a"] line 1 (Include @nope-conf): not found`},
+		{"debug_log_file", `{"directives_map":{"a":["SecDebugLog /var/log/coraza.log"]}}`, `directives_map["a"] line 1 (SecDebugLog): /var/log/coraza.log: a Wasm module has no file system: use SecDebugLog /dev/stdout`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

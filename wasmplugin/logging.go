@@ -94,8 +94,10 @@ func debugLevel(l debuglog.Level) abi.LogLevel {
 }
 
 // newDebugLogger is Coraza's debug logger writing to the proxy log: SecDebugLogLevel sets the
-// level, and SecDebugLog's target is ignored (a Wasm module has no files). It starts at
-// error level so that, as with Coraza's default, only problems show without SecDebugLogLevel.
+// level. SecDebugLog accepts only /dev/stdout and /dev/stderr (a Wasm module has no files;
+// checkDebugLog refuses any other target), and with either the output still goes to the
+// proxy log: the printer ignores the writer Coraza hands it. It starts at error level so
+// that, as with Coraza's default, only problems show without SecDebugLogLevel.
 func newDebugLogger(sink logSink, prefix string) debuglog.Logger {
 	return debuglog.DefaultWithPrinterFactory(func(io.Writer) debuglog.Printer {
 		return func(lvl debuglog.Level, message, fields string) {

@@ -66,6 +66,9 @@ func buildWAF(name string, lines []string, opts buildOptions) (*wafSet, []string
 	if err != nil {
 		return nil, warnings, err
 	}
+	if err := checkDebugLog(name, lines); err != nil {
+		return nil, warnings, err
+	}
 	limits, err := scanRequestBodyLimits(lines, opts.root)
 	if err != nil {
 		return nil, warnings, &ConfigError{Key: keyDirectivesMap, Set: name, Err: fmt.Errorf("reading body limits: %w", err)}
@@ -84,6 +87,26 @@ func buildWAF(name string, lines []string, opts buildOptions) (*wafSet, []string
 }
 
 var errIncludeMissing = errors.New("not found in the embedded rules")
+
+var errNoFileSystem = errors.New("a Wasm module has no file system: use SecDebugLog /dev/stdout or /dev/stderr (either way the debug log goes to the proxy log)")
+
+// checkDebugLog refuses a SecDebugLog naming a file before Coraza tries to open it, which in
+// Wasm fails with a bare "Bad file number".
+func checkDebugLog(set string, lines []string) error {
+	for i, line := range lines {
+		fields := strings.Fields(line)
+		if len(fields) < 2 || !strings.EqualFold(fields[0], "SecDebugLog") {
+			continue
+		}
+		switch target := strings.Trim(fields[1], `"'`); target {
+		case "/dev/stdout", "/dev/stderr":
+		default:
+			return &ConfigError{Key: keyDirectivesMap, Set: set, Line: i + 1, Directive: fields[0],
+				Err: fmt.Errorf("%s: %w", target, errNoFileSystem)}
+		}
+	}
+	return nil
+}
 
 // checkIncludes verifies each Include of a set names something in the root file system before
 // Coraza runs: Coraza only warns about a glob matching nothing, which would silently leave a

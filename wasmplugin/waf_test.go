@@ -56,6 +56,11 @@ func TestConfigureRefusesBadDirectives(t *testing.T) {
 			want: []string{`directives_map["a"] line 2 (SecRule)`},
 		},
 		{
+			name: "debug_log_to_a_file",
+			json: `{"directives_map":{"a":["SecRuleEngine On","SecDebugLog /var/log/coraza.log"]},"default_directives":"a"}`,
+			want: []string{`directives_map["a"] line 2 (SecDebugLog): /var/log/coraza.log: a Wasm module has no file system: use SecDebugLog /dev/stdout`},
+		},
+		{
 			name: "invalid_json",
 			json: `{`,
 			want: []string{`configuration: invalid JSON`},
@@ -127,6 +132,13 @@ func TestStatsTagsLoggedAsJSON(t *testing.T) {
 		return
 	}
 	t.Fatalf("no stats_tags line in %q", rec.lines)
+}
+
+func TestDebugLogToStdoutAccepted(t *testing.T) {
+	p := &plugin{sink: (&logRecorder{}).sink}
+	if err := p.configure([]byte(`{"directives_map":{"a":["SecDebugLog /dev/stdout","SecDebugLog \"/dev/stderr\"","SecDebugLogLevel 3"]},"default_directives":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestConfigureBuildsCRSOncePerSet(t *testing.T) {
