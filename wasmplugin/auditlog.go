@@ -1,6 +1,8 @@
 package wasmplugin
 
 import (
+	"fmt"
+
 	"github.com/corazawaf/coraza/v3/experimental/plugins"
 	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 
@@ -9,13 +11,29 @@ import (
 
 // A Wasm module has no files, sockets or syslog, so every audit log goes to the proxy log:
 // "SecAuditLogType Proxy" says so explicitly, and the file-based types users already write
-// (Serial, Concurrent) are redirected there instead of failing. Formats (SecAuditLogFormat
-// JSON, Native, …) are Coraza's own.
+// (Serial, Concurrent) are redirected there instead of failing. HTTPS and Syslog need the
+// network: Coraza's writers would start and fail on every write (HTTPS) or fail with a bare
+// dial error (Syslog), so they are replaced by writers that refuse the configuration, saying
+// why. Formats (SecAuditLogFormat JSON, Native, …) are Coraza's own.
 func init() {
 	plugins.RegisterAuditLogWriter("proxy", func() plugintypes.AuditLogWriter { return &auditWriter{always: true} })
 	plugins.RegisterAuditLogWriter("serial", func() plugintypes.AuditLogWriter { return &auditWriter{} })
 	plugins.RegisterAuditLogWriter("concurrent", func() plugintypes.AuditLogWriter { return &auditWriter{} })
+	plugins.RegisterAuditLogWriter("https", func() plugintypes.AuditLogWriter { return unsupportedWriter("HTTPS") })
+	plugins.RegisterAuditLogWriter("syslog", func() plugintypes.AuditLogWriter { return unsupportedWriter("Syslog") })
 }
+
+// unsupportedWriter is an audit log type that cannot work in Wasm: Coraza calls Init when it
+// builds the WAF, so the configuration is refused at start-up.
+type unsupportedWriter string
+
+func (w unsupportedWriter) Init(plugintypes.AuditLogConfig) error {
+	return fmt.Errorf("SecAuditLogType %s cannot work in a Wasm module: it has no network access; use SecAuditLogType Proxy (audit entries in the proxy log)", string(w))
+}
+
+func (unsupportedWriter) Write(plugintypes.AuditLog) error { return nil }
+
+func (unsupportedWriter) Close() error { return nil }
 
 // auditSink is where audit entries go; replaced only by tests.
 var auditSink logSink = abi.Log

@@ -61,6 +61,16 @@ func TestConfigureRefusesBadDirectives(t *testing.T) {
 			want: []string{`directives_map["a"] line 2 (SecDebugLog): /var/log/coraza.log: a Wasm module has no file system: use SecDebugLog /dev/stdout`},
 		},
 		{
+			name: "audit_log_https",
+			json: `{"directives_map":{"a":["SecAuditEngine On","SecAuditLogType HTTPS","SecAuditLog https://logs.example.com/"]},"default_directives":"a"}`,
+			want: []string{`directives_map["a"] line 2 (SecAuditLogType)`, `SecAuditLogType HTTPS cannot work in a Wasm module: it has no network access; use SecAuditLogType Proxy`},
+		},
+		{
+			name: "audit_log_syslog",
+			json: `{"directives_map":{"a":["SecAuditEngine On","SecAuditLogType Syslog"]},"default_directives":"a"}`,
+			want: []string{`directives_map["a"] line 2 (SecAuditLogType)`, `SecAuditLogType Syslog cannot work in a Wasm module`},
+		},
+		{
 			name: "invalid_json",
 			json: `{`,
 			want: []string{`configuration: invalid JSON`},
