@@ -117,6 +117,11 @@ func FTW(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if sum.Passed+sum.Failed+sum.ForcedPass+sum.ForcedFail == 0 {
+		// A run that judged nothing proves nothing: most likely --include matched no test name
+		// (names are <rule>-<test>, e.g. 942100-1).
+		return fmt.Errorf("ftw: no test ran (%d skipped): check --include/--exclude", sum.Skipped)
+	}
 	if sum.Failed > 0 {
 		return fmt.Errorf("ftw: %d test(s) failed", sum.Failed)
 	}
