@@ -18,6 +18,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/meshwaf/meshwaf/internal/bench"
 	"github.com/meshwaf/meshwaf/internal/ftwrun"
 	"github.com/meshwaf/meshwaf/internal/wasmbuild"
 )
@@ -125,6 +126,39 @@ func FTW(ctx context.Context) error {
 	if sum.Failed > 0 {
 		return fmt.Errorf("ftw: %d test(s) failed", sum.Failed)
 	}
+	return nil
+}
+
+// Bench measures the plugin once against native Coraza (same directives) and writes
+// build/bench.json, then prints a table (docs/performance.md explains every figure).
+//
+// Per-request cost for a fixed corpus (wasm in wazero and native: ns/op, B/op, ratio), CRS
+// load time, VM linear memory after load and after a mixed soak, module size, request body
+// cost per KB, the benign GET in V8 (node), and HTTP throughput through the local runner with
+// and without the WAF. Flags come from BENCH_ARGS (split on white space): -n soak requests
+// (100000), -benchtime per figure (1s), -http load time per mode (5s, 0 skips), -c clients,
+// -workers runner VMs, -v8n V8 iterations (0 skips), -sweep=false, -out FILE.
+//
+// Example: BENCH_ARGS="-n 20000 -http 2s" go run mage.go bench
+func Bench(ctx context.Context) error {
+	mg.CtxDeps(ctx, Build)
+	o, err := bench.ParseArgs(strings.Fields(os.Getenv("BENCH_ARGS")))
+	if err != nil {
+		return err
+	}
+	root, err := wasmbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	if err := os.Chdir(root); err != nil {
+		return err
+	}
+	r, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	bench.PrintTable(os.Stdout, r)
+	fmt.Printf("\nwrote %s (%.0f s)\n", o.Out, r.Seconds)
 	return nil
 }
 

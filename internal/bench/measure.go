@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"math"
+	"runtime"
+	"time"
+)
+
+// Result is one benchmark's figures, per operation.
+type Result struct {
+	NsPerOp     float64 `json:"ns_per_op"`
+	BytesPerOp  float64 `json:"bytes_per_op"`
+	AllocsPerOp float64 `json:"allocs_per_op"`
+	Ops         int     `json:"ops"`
+}
+
+// measure runs op as testing.B would, growing the count until a run lasts minTime, and returns
+// the last run's figures; B/op and allocs/op count the Go heap of this process (for the wasm
+// side: the host's, since the guest allocates inside its linear memory). An error from op
+// stops the measurement.
+func measure(minTime time.Duration, op func() error) (Result, error) {
+	if err := op(); err != nil { // warm-up, and the first call's lazy work
+		return Result{}, err
+	}
+	n := 1
+	for {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		for range n {
+			if err := op(); err != nil {
+				return Result{}, err
+			}
+		}
+		d := time.Since(start)
+		runtime.ReadMemStats(&after)
+		if d >= minTime || n >= 1e9 {
+			return Result{
+				NsPerOp:     float64(d.Nanoseconds()) / float64(n),
+				BytesPerOp:  float64(after.TotalAlloc-before.TotalAlloc) / float64(n),
+				AllocsPerOp: float64(after.Mallocs-before.Mallocs) / float64(n),
+				Ops:         n,
+			}, nil
+		}
+		// Aim 20% past minTime, at most 100x more, at least one more (testing's rule).
+		next := n * 100
+		if d > 0 {
+			next = int(float64(n) * 1.2 * float64(minTime) / float64(d))
+		}
+		n = max(min(next, n*100), n+1)
+	}
+}
+
+// geomean is the geometric mean of positive values.
+func geomean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range v {
+		s += math.Log(x)
+	}
+	return math.Exp(s / float64(len(v)))
+}
+
+// percentile returns the p-th percentile (0..100) of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
