@@ -827,3 +827,18 @@ func formBody(n int) []byte {
 	b[n-1] = 'v' // do not end on a separator
 	return b
 }
+
+// A response-body block must log the rules that matched in phase 4, as a request block logs
+// its phase-1/2 rules: operators read the log to learn why a response was refused.
+func TestResponseBodyBlockLogsItsRules(t *testing.T) {
+	p, logs := wafPlugin(t)
+	logs.Reset()
+	o := drive(t, p, request{path: "/report", respHeaders: [][2]string{{"content-type", "text/html"}},
+		respBody: []byte("<html><body>Warning: You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version for the right syntax to use near ''' at line 1</body></html>")})
+	wantStatus(t, o, 403)
+	for _, id := range []string{"951230", "959100"} {
+		if _, ok := logs.Find(`[id "` + id + `"]`); !ok {
+			t.Errorf("no log line for rule %s; log:\n%s", id, strings.Join(logs.Lines(), "\n"))
+		}
+	}
+}

@@ -23,7 +23,7 @@ type wafs map[string]*wafSet
 type wafSet struct {
 	coraza.WAF
 	name   string
-	limits requestBodyLimits
+	limits directiveFacts
 }
 
 // buildOptions are what a WAF needs besides its directives.
@@ -33,8 +33,10 @@ type buildOptions struct {
 	onMatch      func(types.MatchedRule)
 	deprecatedFn func(include string) (replacement string, deprecated bool)
 	// requestBodyInMemory, when set, overrides the set's SecRequestBodyInMemoryLimit (see
-	// scanRequestBodyLimits).
+	// scanDirectives).
 	requestBodyInMemory int64
+	// prelude are directives compiled before the set's own lines (missingDefaultActions).
+	prelude []string
 }
 
 // buildWAFs compiles every directive set of cfg. A set that fails does not stop the others:
@@ -69,12 +71,16 @@ func buildWAF(name string, lines []string, opts buildOptions) (*wafSet, []string
 	if err := checkDebugLog(name, lines); err != nil {
 		return nil, warnings, err
 	}
-	limits, err := scanRequestBodyLimits(lines, opts.root)
+	limits, err := scanDirectives(lines, opts.root)
 	if err != nil {
-		return nil, warnings, &ConfigError{Key: keyDirectivesMap, Set: name, Err: fmt.Errorf("reading body limits: %w", err)}
+		return nil, warnings, &ConfigError{Key: keyDirectivesMap, Set: name, Err: fmt.Errorf("reading the set's includes: %w", err)}
 	}
 	setOpts := opts
 	setOpts.requestBodyInMemory = limits.limit
+	if setOpts.prelude = limits.missingDefaultActions(); len(setOpts.prelude) > 0 && opts.sink != nil {
+		opts.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: %s[%q]: no SecDefaultAction for phases 3-5 given; using ModSecurity's default so response-phase matches are logged: %s",
+			keyDirectivesMap, name, strings.Join(setOpts.prelude, "; ")))
+	}
 	if limits.inMemory != 0 && limits.inMemory < limits.limit && opts.sink != nil {
 		opts.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: %s[%q]: SecRequestBodyInMemoryLimit %d raised to SecRequestBodyLimit %d: a Wasm module has no file system to spill larger bodies to",
 			keyDirectivesMap, name, limits.inMemory, limits.limit))
@@ -178,6 +184,9 @@ func wafConfig(set string, lines []string, opts buildOptions) coraza.WAFConfig {
 		WithDebugLogger(newDebugLogger(opts.sink, fmt.Sprintf("coraza[%s]: ", set)))
 	if opts.onMatch != nil {
 		c = c.WithErrorCallback(opts.onMatch)
+	}
+	for _, l := range opts.prelude {
+		c = c.WithDirectives(l)
 	}
 	for _, l := range lines {
 		c = c.WithDirectives(l)

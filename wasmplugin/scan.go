@@ -13,16 +13,19 @@ const (
 	corazaDefaultResponseBodyLimit = 524288
 )
 
-// requestBodyLimits are the body limits a directive set ends up with.
-type requestBodyLimits struct {
-	limit int64
+// directiveFacts are what the plugin must know of a directive set, with its includes, before
+// Coraza compiles it: the body limits it ends up with and the phases it gives default actions.
+type directiveFacts struct {
+	// defaultActionPhases holds the phases (1-5) a SecDefaultAction is given for.
+	defaultActionPhases map[int]bool
+	limit               int64
 	// inMemory is the explicit SecRequestBodyInMemoryLimit, 0 when none is set.
 	inMemory int64
 	// response is SecResponseBodyLimit, for the log line of a response over it.
 	response int64
 }
 
-// scanRequestBodyLimits follows a directive set and the files it includes, in order, and
+// scanDirectives follows a directive set and the files it includes, in order, and
 // returns the last SecRequestBodyLimit, SecRequestBodyInMemoryLimit and SecResponseBodyLimit
 // values.
 //
@@ -31,15 +34,17 @@ type requestBodyLimits struct {
 // the write and the request would get a 500, although SecRequestBodyLimit allows it. Coraza's
 // own recommended configuration sets 128 KiB. The plugin therefore raises the in-memory limit
 // to the body limit (what Coraza does by default when no in-memory limit is set) and says so.
-func scanRequestBodyLimits(lines []string, root fs.FS) (requestBodyLimits, error) {
-	l := requestBodyLimits{limit: corazaDefaultRequestBodyLimit, response: corazaDefaultResponseBodyLimit}
+//
+// SecDefaultAction phases are collected for missingDefaultActions.
+func scanDirectives(lines []string, root fs.FS) (directiveFacts, error) {
+	l := directiveFacts{limit: corazaDefaultRequestBodyLimit, response: corazaDefaultResponseBodyLimit, defaultActionPhases: map[int]bool{}}
 	return l, l.scan(lines, root, 0)
 }
 
 // maxIncludeDepth stops include cycles; Coraza refuses them too.
 const maxIncludeDepth = 16
 
-func (l *requestBodyLimits) scan(lines []string, root fs.FS, depth int) error {
+func (l *directiveFacts) scan(lines []string, root fs.FS, depth int) error {
 	if depth > maxIncludeDepth {
 		return fmt.Errorf("includes nested deeper than %d", maxIncludeDepth)
 	}
@@ -53,6 +58,10 @@ func (l *requestBodyLimits) scan(lines []string, root fs.FS, depth int) error {
 		case "secrequestbodylimit":
 			if n, err := strconv.ParseInt(arg, 10, 64); err == nil {
 				l.limit = n
+			}
+		case "secdefaultaction":
+			if p := actionPhase(strings.Trim(strings.TrimSpace(line[len(fields[0]):]), `"'`)); p != 0 {
+				l.defaultActionPhases[p] = true
 			}
 		case "secrequestbodyinmemorylimit":
 			if n, err := strconv.ParseInt(arg, 10, 64); err == nil {
@@ -105,6 +114,42 @@ func directiveLines(text string) []string {
 	}
 	if cur.Len() > 0 {
 		out = append(out, cur.String())
+	}
+	return out
+}
+
+// phaseNames are the names seclang accepts for phases besides their numbers.
+var phaseNames = map[string]int{"request": 2, "response": 4, "logging": 5}
+
+// actionPhase returns the phase an action list names (phase:N or phase:name), 0 if none.
+func actionPhase(actions string) int {
+	for _, a := range strings.Split(actions, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(a), ":")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "phase") {
+			continue
+		}
+		v = strings.Trim(strings.TrimSpace(v), `'"`)
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 5 {
+			return n
+		}
+		return phaseNames[strings.ToLower(v)]
+	}
+	return 0
+}
+
+// missingDefaultActions returns, for phases 3 to 5 without a SecDefaultAction, the one
+// ModSecurity applies to every phase: log,auditlog,pass.
+//
+// Why: Coraza applies that built-in default to phase 2 only, so in a set that gives none for
+// the response phases (CRS's own setup defines phases 1 and 2 only) the CRS response rules
+// match and block without a single log line saying which rule did or why. Coraza refuses a
+// second SecDefaultAction for a phase, so these are only added where the set has none.
+func (l directiveFacts) missingDefaultActions() []string {
+	var out []string
+	for p := 3; p <= 5; p++ {
+		if !l.defaultActionPhases[p] {
+			out = append(out, fmt.Sprintf(`SecDefaultAction "phase:%d,log,auditlog,pass"`, p))
+		}
 	}
 	return out
 }
