@@ -62,6 +62,7 @@ func (p *plugin) configure(data []byte) error {
 	if err != nil {
 		return err
 	}
+	defer collectWhileLoading()()
 	built, warnings, err := buildWAFs(cfg, buildOptions{
 		root:         rules.FS(),
 		sink:         p.sink,
