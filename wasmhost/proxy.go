@@ -24,6 +24,8 @@ type Proxy struct {
 	upstream  *url.URL
 	transport http.RoundTripper
 	chunkSize int
+	// maxHeaders and maxHeaderBytes are Envoy's max_headers_count and max_request_headers_kb.
+	maxHeaders, maxHeaderBytes int
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -34,6 +36,13 @@ type ProxyOption func(*Proxy)
 // WithChunkSize is the size of the body chunks handed to the plugin (default 16 KiB, close
 // to the slices Envoy's codec delivers).
 func WithChunkSize(n int) ProxyOption { return func(p *Proxy) { p.chunkSize = n } }
+
+// WithHeaderLimits bounds a request's header count and total size (names and values, in
+// bytes); a request over either gets 431 before the plugin sees it. The defaults are Envoy's:
+// max_headers_count 100, max_request_headers_kb 60. Zero or less leaves a limit off.
+func WithHeaderLimits(count, bytes int) ProxyOption {
+	return func(p *Proxy) { p.maxHeaders, p.maxHeaderBytes = count, bytes }
+}
 
 // WithTransport sets the client used to reach the upstream (default: a clone of
 // http.DefaultTransport with compression off).
@@ -48,7 +57,8 @@ func NewProxy(plugin *Plugin, upstream string, opts ...ProxyOption) (*Proxy, err
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("wasmhost: upstream %q: want http(s)://host[:port]", upstream)
 	}
-	p := &Proxy{plugin: plugin, upstream: u, transport: upstreamTransport(), chunkSize: 16 << 10}
+	p := &Proxy{plugin: plugin, upstream: u, transport: upstreamTransport(), chunkSize: 16 << 10,
+		maxHeaders: 100, maxHeaderBytes: 60 << 10}
 	for _, o := range opts {
 		o(p)
 	}
@@ -60,6 +70,14 @@ func NewProxy(plugin *Plugin, upstream string, opts ...ProxyOption) (*Proxy, err
 
 // ServeHTTP runs one request through the plugin.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n, size := headerCountAndSize(r.Header); p.maxHeaders > 0 && n > p.maxHeaders || p.maxHeaderBytes > 0 && size > p.maxHeaderBytes {
+		// Envoy's HTTP/1 codec refuses such a request with 431 before any filter runs
+		// (http1.headers_too_large / too_many_headers); the client gets no upstream answer.
+		p.logf(LogInfo, "wasmhost: %s %s: %d headers, %d bytes: over the limits (%d headers, %d bytes)",
+			r.Method, r.RequestURI, n, size, p.maxHeaders, p.maxHeaderBytes)
+		http.Error(w, "Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 	// Envoy's connection manager adds x-request-id (a UUID) when the client sent none,
 	// before any filter runs; request.id reads it.
 	if r.Header.Get("X-Request-Id") == "" {
@@ -411,6 +429,17 @@ func (ex *exchange) closeUpstream() {
 		}(ex.upResult)
 		ex.upResult = nil
 	}
+}
+
+// headerCountAndSize counts a request's header fields and their bytes (names and values).
+func headerCountAndSize(h http.Header) (n, size int) {
+	for k, vs := range h {
+		for _, v := range vs {
+			n++
+			size += len(k) + len(v)
+		}
+	}
+	return n, size
 }
 
 // hopByHop are connection headers a proxy does not forward (RFC 9110 §7.6.1).

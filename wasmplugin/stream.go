@@ -141,10 +141,19 @@ func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 }
 
 // OnRequestTrailers ends the body: phase 2 must run before the request goes on, also for
-// requests whose body ends with trailers rather than an end-of-stream body chunk.
+// requests whose body ends with trailers rather than an end-of-stream body chunk. The trailers
+// join REQUEST_HEADERS first: Envoy forwards them upstream, and CRS runs most of its header
+// rules in phase 2, so an attack moved into a trailer is still seen.
 func (s *stream) OnRequestTrailers(int) abi.Action {
 	if s.passing() || s.reqBodyDone {
 		return abi.ActionContinue
+	}
+	trailers, err := abi.RequestTrailers.Pairs()
+	if err != nil {
+		return s.failClosed("reading request trailers", err)
+	}
+	for _, h := range trailers {
+		s.tx.AddRequestHeader(h.Name, h.Value)
 	}
 	return s.finishRequestBody()
 }

@@ -53,7 +53,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.addr = ln.Addr().String()
-	s.proxy = &http.Server{ReadHeaderTimeout: 30 * time.Second}
+	// MaxHeaderBytes bounds what net/http buffers for a request head (it answers 431 past it);
+	// the proxy then applies Envoy's 60 KiB / 100 headers limits with its own 431.
+	s.proxy = &http.Server{ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: 96 << 10}
 	defer func() {
 		if err != nil {
 			ln.Close()
