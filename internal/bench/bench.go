@@ -90,33 +90,34 @@ type BodyPoint struct {
 
 // Report is build/bench.json.
 type Report struct {
-	RatioBenignGet       float64      `json:"ratio_benign_get"`
-	RatioMixed           float64      `json:"ratio_mixed"`
-	RatioBenignGetV8     float64      `json:"ratio_benign_get_v8,omitempty"`
-	CRSLoadMsWasm        float64      `json:"crs_load_ms_wasm"`
-	CRSLoadMsNative      float64      `json:"crs_load_ms_native"`
-	CRSLoadMsV8          float64      `json:"crs_load_ms_v8,omitempty"`
-	VMMemoryMiBAfterLoad float64      `json:"vm_memory_mib_after_load"`
-	VMMemoryMiBAfterSoak float64      `json:"vm_memory_mib_after_soak"`
-	VMMemoryMiBSoakHalf  float64      `json:"vm_memory_mib_soak_half"`
-	VMMemoryGrowsInSoak  bool         `json:"vm_memory_grows_in_soak"`
-	V8MemoryMiBAfterLoad float64      `json:"v8_memory_mib_after_load,omitempty"`
-	SoakRequests         int          `json:"soak_requests"`
-	SoakSeconds          float64      `json:"soak_seconds"`
-	ModuleBytes          int64        `json:"module_bytes"`
-	ModuleGzipBytes      int64        `json:"module_gzip_bytes"`
-	BenignGetNsWasm      float64      `json:"benign_get_ns_wasm"`
-	BenignGetNsNative    float64      `json:"benign_get_ns_native"`
-	BenignGetNsV8        float64      `json:"benign_get_ns_v8,omitempty"`
-	V8Error              string       `json:"v8_error,omitempty"`
-	WasmUsPerKBBody      float64      `json:"wasm_us_per_kb_body,omitempty"`
-	NativeUsPerKBBody    float64      `json:"native_us_per_kb_body,omitempty"`
-	Cases                []CaseReport `json:"cases"`
-	BodySweep            []BodyPoint  `json:"body_sweep,omitempty"`
-	HTTP                 []HTTPReport `json:"http,omitempty"`
-	HTTPThroughputRatio  float64      `json:"http_throughput_ratio,omitempty"`
-	Started              time.Time    `json:"started"`
-	Seconds              float64      `json:"seconds"`
+	RatioBenignGet        float64      `json:"ratio_benign_get"`
+	RatioMixed            float64      `json:"ratio_mixed"`
+	RatioBenignGetV8      float64      `json:"ratio_benign_get_v8,omitempty"`
+	CRSLoadMsWasm         float64      `json:"crs_load_ms_wasm"`
+	CRSLoadMsNative       float64      `json:"crs_load_ms_native"`
+	CRSLoadMsV8           float64      `json:"crs_load_ms_v8,omitempty"`
+	VMMemoryMiBAfterLoad  float64      `json:"vm_memory_mib_after_load"`
+	VMMemoryMiBAfterSoak  float64      `json:"vm_memory_mib_after_soak"`
+	VMMemoryMiBSoakHalf   float64      `json:"vm_memory_mib_soak_half"`
+	VMMemoryGrowsInSoak   bool         `json:"vm_memory_grows_in_soak"`
+	VMMemoryMiBAfterSweep float64      `json:"vm_memory_mib_after_body_sweep,omitempty"`
+	V8MemoryMiBAfterLoad  float64      `json:"v8_memory_mib_after_load,omitempty"`
+	SoakRequests          int          `json:"soak_requests"`
+	SoakSeconds           float64      `json:"soak_seconds"`
+	ModuleBytes           int64        `json:"module_bytes"`
+	ModuleGzipBytes       int64        `json:"module_gzip_bytes"`
+	BenignGetNsWasm       float64      `json:"benign_get_ns_wasm"`
+	BenignGetNsNative     float64      `json:"benign_get_ns_native"`
+	BenignGetNsV8         float64      `json:"benign_get_ns_v8,omitempty"`
+	V8Error               string       `json:"v8_error,omitempty"`
+	WasmUsPerKBBody       float64      `json:"wasm_us_per_kb_body,omitempty"`
+	NativeUsPerKBBody     float64      `json:"native_us_per_kb_body,omitempty"`
+	Cases                 []CaseReport `json:"cases"`
+	BodySweep             []BodyPoint  `json:"body_sweep,omitempty"`
+	HTTP                  []HTTPReport `json:"http,omitempty"`
+	HTTPThroughputRatio   float64      `json:"http_throughput_ratio,omitempty"`
+	Started               time.Time    `json:"started"`
+	Seconds               float64      `json:"seconds"`
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -213,12 +214,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.RatioMixed = geomean(ratios)
 
-	if o.Sweep {
-		if err := bodySweep(ctx, o, r, plugin, waf); err != nil {
-			return nil, err
-		}
-	}
-
 	if o.V8N > 0 {
 		v8, err := runV8(ctx, o)
 		if err != nil {
@@ -234,6 +229,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	if err := soak(ctx, o, r, plugin, corpus); err != nil {
 		return nil, err
+	}
+	// The sweep's large bodies grow the VM far past the soak's figure, so it runs after the soak
+	// and its memory is reported on its own.
+	if o.Sweep {
+		if err := bodySweep(ctx, o, r, plugin, waf); err != nil {
+			return nil, err
+		}
+		sizes, err := plugin.MemorySizes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.VMMemoryMiBAfterSweep = float64(sizes[0]) / mib
 	}
 
 	if o.HTTPTime > 0 {
@@ -339,6 +346,7 @@ func PrintTable(w io.Writer, r *Report) {
 	row("module_gzip_bytes", "%d (%.1f MiB)", r.ModuleGzipBytes, float64(r.ModuleGzipBytes)/mib)
 	if len(r.BodySweep) > 0 {
 		row("body cost per KB (urlencoded)", "wasm %.0f µs, native %.0f µs", r.WasmUsPerKBBody, r.NativeUsPerKBBody)
+		row("vm_memory_mib_after_body_sweep", "%.1f", r.VMMemoryMiBAfterSweep)
 	}
 	for _, h := range r.HTTP {
 		row("http "+h.Mode, "%.0f req/s, p50 %.2f ms, p99 %.2f ms (%d requests)", h.RPS, h.P50Ms, h.P99Ms, h.Requests)
