@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshwaf/meshwaf/internal/bench"
 	"github.com/meshwaf/meshwaf/internal/ftwrun"
+	"github.com/meshwaf/meshwaf/internal/soak"
 	"github.com/meshwaf/meshwaf/internal/wasmbuild"
 )
 
@@ -160,6 +161,22 @@ func Bench(ctx context.Context) error {
 	bench.PrintTable(os.Stdout, r)
 	fmt.Printf("\nwrote %s (%.0f s)\n", o.Out, r.Seconds)
 	return nil
+}
+
+// Soak drives 1,000,000 mixed requests (benign, attacks, large bodies, early resets) through
+// one VM of the built plugin and fails on a trap, a wrong verdict, a stream not closed cleanly
+// or linear memory grown after warm-up. It ends with the line
+// "soak: N requests, N traps, A MiB after warm-up, B MiB at end". Flags come from SOAK_ARGS:
+// -n COUNT, -warmup COUNT, -progress EVERY.
+//
+// Example: SOAK_ARGS="-n 20000" go run mage.go soak
+func Soak(ctx context.Context) error {
+	mg.CtxDeps(ctx, Build)
+	root, err := wasmbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	return soak.Main(ctx, filepath.Join(root, wasmOut), strings.Fields(os.Getenv("SOAK_ARGS")), os.Stdout)
 }
 
 // Test runs every test: the module's (go test ./...), then the nested e2e module's.
