@@ -204,32 +204,13 @@ func encodeExports(exports []Export) []byte {
 }
 
 func decodeImports(body []byte) ([]Import, error) {
-	r := reader{buf: body}
-	n, err := r.u32()
+	entries, err := importEntries(body)
 	if err != nil {
-		return nil, fmt.Errorf("wasmbin: import count: %w", err)
+		return nil, err
 	}
-	imports := make([]Import, 0, min(n, uint32(len(body))))
-	for i := range n {
-		mod, err := r.name()
-		if err != nil {
-			return nil, fmt.Errorf("wasmbin: import %d module: %w", i, err)
-		}
-		name, err := r.name()
-		if err != nil {
-			return nil, fmt.Errorf("wasmbin: import %d name: %w", i, err)
-		}
-		kind, err := r.byte()
-		if err != nil {
-			return nil, fmt.Errorf("wasmbin: import %s.%s kind: %w", mod, name, err)
-		}
-		if err := r.skipImportDesc(Kind(kind)); err != nil {
-			return nil, fmt.Errorf("wasmbin: import %s.%s: %w", mod, name, err)
-		}
-		imports = append(imports, Import{Module: mod, Name: name, Kind: Kind(kind)})
-	}
-	if !r.done() {
-		return nil, fmt.Errorf("wasmbin: %d trailing bytes in the import section", len(r.buf)-r.off)
+	imports := make([]Import, len(entries))
+	for i, e := range entries {
+		imports[i] = e.imp
 	}
 	return imports, nil
 }
