@@ -37,6 +37,18 @@ type HTTPContext interface {
 	OnStreamDone()
 }
 
+// PanicHandler may be implemented by an HTTPContext that ends its own stream after a panic in
+// one of its callbacks, for instance to log what it was inspecting or to let the stream go on
+// by configuration. where names the callback ("OnRequestBody"), recovered is the value given
+// to panic and stack the goroutine's stack at the panic. The returned action is the
+// callback's: ActionPause requires the handler to have sent a local reply or closed the stream,
+// or the stream hangs. Either way the stream's later callbacks are not run (they answer
+// ActionContinue); OnStreamDone still is. A context that does not implement it gets the
+// dispatcher's fail-closed 500.
+type PanicHandler interface {
+	OnPanic(where string, recovered any, stack []byte) Action
+}
+
 // DefaultPluginContext can be embedded to implement the PluginContext methods a plugin does
 // not need.
 type DefaultPluginContext struct{}

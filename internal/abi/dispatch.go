@@ -114,10 +114,29 @@ func (d *dispatcher) http(id uint32, where string, f func(HTTPContext) Action) (
 	d.current = id
 	defer func() {
 		if r := recover(); r != nil {
-			a = d.failClosed(id, where, r)
+			a = d.panicked(s, id, where, r)
 		}
 	}()
 	return f(s.ctx)
+}
+
+// panicked ends a stream whose callback panicked: by the context's own PanicHandler when it
+// has one, else (or when the handler panics too) by failClosed. The stream is marked failed
+// first, so its later callbacks never reach state the panic may have left half-updated.
+func (d *dispatcher) panicked(s *stream, id uint32, where string, r any) (a Action) {
+	s.failed = true
+	h, ok := s.ctx.(PanicHandler)
+	if !ok {
+		return d.failClosed(id, where, r)
+	}
+	stack := debug.Stack() // still the panicking goroutine's stack: deferred calls run on top of it
+	defer func() {
+		if r2 := recover(); r2 != nil {
+			Logf(LogLevelCritical, "panic in the panic handler of context %d: %v", id, r2)
+			a = d.failClosed(id, where, r)
+		}
+	}()
+	return h.OnPanic(where, r, stack)
 }
 
 func (d *dispatcher) root(id uint32, where string, f func(PluginContext)) {

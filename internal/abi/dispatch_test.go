@@ -2,6 +2,7 @@ package abi
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -120,5 +121,78 @@ func TestDispatcherWithoutVMContextFailsStart(t *testing.T) {
 	d.contextCreate(1, 0)
 	if d.vmStart(1, 0) || d.configure(1, 0) {
 		t.Fatal("a module without a registered VM context must fail to start")
+	}
+}
+
+// handlingHTTP handles its own panics the way its action says.
+type handlingHTTP struct {
+	recHTTP
+	action   Action
+	panicsOn bool // the handler itself panics
+	where    string
+	value    any
+	stack    []byte
+}
+
+func (h *handlingHTTP) OnPanic(where string, recovered any, stack []byte) Action {
+	h.where, h.value, h.stack = where, recovered, stack
+	if h.panicsOn {
+		panic("handler boom")
+	}
+	return h.action
+}
+
+type handlingPlugin struct {
+	DefaultPluginContext
+	h *handlingHTTP
+}
+
+func (p handlingPlugin) NewHTTPContext(uint32) HTTPContext { return p.h }
+
+type handlingVM struct{ h *handlingHTTP }
+
+func (v handlingVM) OnVMStart(int) bool                    { return true }
+func (v handlingVM) NewPluginContext(uint32) PluginContext { return handlingPlugin{h: v.h} }
+
+func TestDispatcherPanicHandler(t *testing.T) {
+	tests := []struct {
+		name       string
+		h          *handlingHTTP
+		wantAction Action
+	}{
+		{"handler_lets_the_stream_continue", &handlingHTTP{action: ActionContinue}, ActionContinue},
+		{"handler_pauses_after_its_own_reply", &handlingHTTP{action: ActionPause}, ActionPause},
+		// A handler that panics too falls back to the built-in 500, which pauses.
+		{"panicking_handler_fails_closed", &handlingHTTP{action: ActionContinue, panicsOn: true}, ActionPause},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.h.r = &recorder{}
+			d := newDispatcher(handlingVM{tc.h})
+			d.contextCreate(1, 0)
+			d.contextCreate(2, 1)
+			a := d.http(2, "OnRequestHeaders", func(h HTTPContext) Action { return h.OnRequestHeaders(666, false) })
+			if a != tc.wantAction {
+				t.Fatalf("action %d, want %d", a, tc.wantAction)
+			}
+			if tc.h.where != "OnRequestHeaders" || tc.h.value != "boom" {
+				t.Fatalf("handler got (%q, %v), want (OnRequestHeaders, boom)", tc.h.where, tc.h.value)
+			}
+			if !strings.Contains(string(tc.h.stack), "OnRequestHeaders") {
+				t.Errorf("stack does not show the panicking callback:\n%s", tc.h.stack)
+			}
+			// Later callbacks of the stream are not run, whatever the handler answered.
+			before := len(tc.h.r.calls)
+			if a := d.http(2, "OnRequestBody", func(h HTTPContext) Action { return h.OnRequestHeaders(1, true) }); a != ActionContinue {
+				t.Fatalf("callback after the panic: action %d, want continue", a)
+			}
+			if len(tc.h.r.calls) != before {
+				t.Fatalf("failed stream reached the plugin again: %v", tc.h.r.calls[before:])
+			}
+			d.delete(2)
+			if !slices.Contains(tc.h.r.calls, "stream_done") {
+				t.Errorf("OnStreamDone not run after a handled panic: %v", tc.h.r.calls)
+			}
+		})
 	}
 }
