@@ -22,9 +22,23 @@ type Config struct {
 	Authorities map[string]string
 	// MetricLabels are added to every metric name, keys and values as given.
 	MetricLabels map[string]string
+	// FailureMode says what a stream gets when the WAF fails while inspecting it (a panic or an
+	// inspection error): FailClosed, a 500, or FailOpen, passing on uninspected.
+	FailureMode FailureMode
 	// Warnings are things the plugin logs at start-up without refusing the configuration.
 	Warnings []string
 }
+
+// FailureMode is the failure_mode key: what happens to a stream the WAF failed to inspect.
+type FailureMode string
+
+const (
+	// FailClosed answers 500: a request the WAF could not inspect never reaches the upstream,
+	// nor a response the client. The default.
+	FailClosed FailureMode = "closed"
+	// FailOpen lets the stream go on uninspected, logged and counted.
+	FailOpen FailureMode = "open"
+)
 
 // ConfigError says which part of the configuration is wrong: the key, and for a directive set
 // its name, and for a directive its line (1-based index in the list) and directive name.
@@ -62,6 +76,7 @@ const (
 	keyPerAuthority     = "per_authority_directives"
 	keyMetricLabels     = "metric_labels"
 	keyRules            = "rules"
+	keyFailureMode      = "failure_mode"
 	deprecatedRulesName = "default"
 )
 
@@ -71,6 +86,7 @@ var (
 	errNoSets      = errors.New("no directive sets: the map is empty")
 	errUnknownSet  = errors.New("names no entry of directives_map")
 	errReserved    = errors.New("is a tag meshwaf sets itself")
+	errFailureMode = fmt.Errorf("is not a failure mode: want %q (the default) or %q", FailClosed, FailOpen)
 )
 
 // ParseConfig parses and validates the plugin configuration JSON. It is pure: checking that
@@ -88,10 +104,10 @@ func ParseConfig(data []byte) (*Config, error) {
 	if top == nil {
 		return nil, &ConfigError{Key: "configuration", Err: errNotObject}
 	}
-	cfg := &Config{}
+	cfg := &Config{FailureMode: FailClosed}
 	for _, k := range slices.Sorted(maps.Keys(top)) {
 		switch k {
-		case keyDirectivesMap, keyDefault, keyPerAuthority, keyMetricLabels, keyRules:
+		case keyDirectivesMap, keyDefault, keyPerAuthority, keyMetricLabels, keyRules, keyFailureMode:
 		default:
 			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("unknown configuration key %q ignored", k))
 		}
@@ -171,6 +187,17 @@ func ParseConfig(data []byte) (*Config, error) {
 			tagKeys[tag] = k
 		}
 	}
+	var mode *string
+	if err := decode(top, keyFailureMode, &mode); err != nil {
+		errs = append(errs, err)
+	} else if mode != nil {
+		switch m := FailureMode(*mode); m {
+		case FailClosed, FailOpen:
+			cfg.FailureMode = m
+		default:
+			errs = append(errs, &ConfigError{Key: keyFailureMode, Err: fmt.Errorf("%q %w", *mode, errFailureMode)})
+		}
+	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}
@@ -230,6 +257,8 @@ func expected(key string) string {
 		return "an object of string to string"
 	case keyRules:
 		return "a list of directive strings"
+	case keyFailureMode:
+		return fmt.Sprintf("the string %q or %q", FailClosed, FailOpen)
 	}
 	return "another type"
 }

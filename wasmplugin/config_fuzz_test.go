@@ -13,6 +13,8 @@ func FuzzParseConfig(f *testing.F) {
 		`{"rules":["Include @demo-conf"]}`,
 		`{"directives_map":{"a":[]},"per_authority_directives":{"*.x":"a","y:80":"a"},"metric_labels":{"k":"v"}}`,
 		`{"directives_map":{"a":[]},"default_directives":7}`,
+		`{"directives_map":{"a":[]},"failure_mode":"open"}`,
+		`{"directives_map":{"a":[]},"failure_mode":"sideways"}`,
 		``, `null`, `[]`,
 	} {
 		f.Add([]byte(s))
@@ -25,6 +27,9 @@ func FuzzParseConfig(f *testing.F) {
 				t.Fatalf("error %T is no *ConfigError: %v", err, err)
 			}
 			return
+		}
+		if cfg.FailureMode != FailClosed && cfg.FailureMode != FailOpen {
+			t.Fatalf("accepted failure mode %q", cfg.FailureMode)
 		}
 		if len(cfg.DirectiveSets) == 0 {
 			t.Fatal("accepted a configuration without directive sets")

@@ -48,6 +48,33 @@ func TestParseConfigAccepts(t *testing.T) {
 			warnings: []string{`unknown configuration key "directive_map"`},
 		},
 		{
+			name: "failure_mode_defaults_to_closed",
+			json: `{"directives_map":{"a":[]},"default_directives":"a"}`,
+			check: func(t *testing.T, c *Config) {
+				if c.FailureMode != FailClosed {
+					t.Fatalf("failure mode %q, want %q", c.FailureMode, FailClosed)
+				}
+			},
+		},
+		{
+			name: "failure_mode_open",
+			json: `{"directives_map":{"a":[]},"default_directives":"a","failure_mode":"open"}`,
+			check: func(t *testing.T, c *Config) {
+				if c.FailureMode != FailOpen {
+					t.Fatalf("failure mode %q, want %q", c.FailureMode, FailOpen)
+				}
+			},
+		},
+		{
+			name: "failure_mode_null_is_the_default",
+			json: `{"directives_map":{"a":[]},"default_directives":"a","failure_mode":null}`,
+			check: func(t *testing.T, c *Config) {
+				if c.FailureMode != FailClosed {
+					t.Fatalf("failure mode %q, want %q", c.FailureMode, FailClosed)
+				}
+			},
+		},
+		{
 			name:     "no_default_warns",
 			json:     `{"directives_map":{"a":[]},"per_authority_directives":{"x":"a"}}`,
 			warnings: []string{`no "default_directives"`},
@@ -90,6 +117,9 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"labels_clash_after_sanitising", `{"directives_map":{"a":[]},"metric_labels":{"Team":"a","team":"b"}}`, `metric_labels["team"]: labels "Team" and "team" both become the tag "team"`},
 		{"labels_clash_punctuation", `{"directives_map":{"a":[]},"metric_labels":{"app.name":"a","app_name":"b"}}`, `metric_labels["app_name"]: labels "app.name" and "app_name" both become the tag "appname"`},
 		{"rules_wrong_type", `{"rules":"SecRuleEngine On"}`, "rules: want a list of directive strings"},
+		{"failure_mode_unknown", `{"directives_map":{"a":[]},"failure_mode":"fail_open"}`, `failure_mode: "fail_open" is not a failure mode: want "closed" (the default) or "open"`},
+		{"failure_mode_case_matters", `{"directives_map":{"a":[]},"failure_mode":"Open"}`, `failure_mode: "Open" is not a failure mode`},
+		{"failure_mode_wrong_type", `{"directives_map":{"a":[]},"failure_mode":false}`, `failure_mode: want the string "closed" or "open", got a JSON bool`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,10 +27,11 @@ const (
 	metricTxTotal       = "waf_filter.tx.total"
 	metricInterruptions = "waf_filter.tx.interruptions"
 	metricMatchedRules  = "waf_filter.tx.matched_rules"
+	metricFailures      = "waf_filter.tx.failures"
 )
 
 // Tags meshwaf sets itself; metric_labels may not reuse them.
-var reservedTags = []string{"ruleid", "phase", "authority", "category"}
+var reservedTags = []string{"ruleid", "phase", "authority", "category", "mode"}
 
 // label is one "_key=value" pair of a metric name.
 type label struct{ key, value string }
@@ -149,4 +150,10 @@ func (m *metrics) interruption(ruleID int, phase types.RulePhase, route string) 
 // matchedRule counts a detection; route is the routing entry (router.route).
 func (m *metrics) matchedRule(category, route string) {
 	m.inc(metricMatchedRules, label{"category", category}, label{"authority", route})
+}
+
+// failure counts a stream the WAF failed on (a panic or an inspection error) by failure_mode,
+// the phase it was in ("none" before the transaction existed) and routing entry.
+func (m *metrics) failure(mode FailureMode, phase types.RulePhase, route string) {
+	m.inc(metricFailures, label{"mode", string(mode)}, label{"phase", failurePhase(phase)}, label{"authority", route})
 }

@@ -69,6 +69,18 @@ func TestMetricNamesSurviveEnvoyTagExtraction(t *testing.T) {
 			wantTags: map[string]string{"category": "multipart-header", "authority": "shop-1.local", "owner": "team-a", "appname": "shop"},
 		},
 		{
+			name:     "failure_open",
+			emit:     func(m *metrics) { m.failure(FailOpen, types.PhaseResponseBody, "api.example.com:8080") },
+			wantStat: "wasmcustom.waf_filter.tx.failures",
+			wantTags: map[string]string{"mode": "open", "phase": "response-body", "authority": "api.example.com-8080", "owner": "team-a", "appname": "shop"},
+		},
+		{
+			name:     "failure_before_the_transaction",
+			emit:     func(m *metrics) { m.failure(FailClosed, 0, "") },
+			wantStat: "wasmcustom.waf_filter.tx.failures",
+			wantTags: map[string]string{"mode": "closed", "phase": "none", "authority": "none", "owner": "team-a", "appname": "shop"},
+		},
+		{
 			name:     "total",
 			emit:     func(m *metrics) { m.transaction() },
 			wantStat: "wasmcustom.waf_filter.tx.total",

@@ -32,6 +32,8 @@ type plugin struct {
 	router  *router
 	wafs    wafs
 	metrics *metrics
+	// failureMode is what a stream gets when the WAF fails on it (Config.FailureMode).
+	failureMode FailureMode
 }
 
 var (
@@ -76,6 +78,7 @@ func (p *plugin) configure(data []byte) error {
 		warnf(p.sink, "%s", w)
 	}
 	p.router = newRouter(cfg)
+	p.failureMode = cfg.FailureMode
 	p.wafs = built
 	p.metrics = newMetrics(cfg.MetricLabels, abiCounter, func(err error) {
 		p.sink(abi.LogLevelWarn, "meshwaf: metric: "+err.Error())

@@ -36,15 +36,24 @@ type stream struct {
 	// response callbacks for the plugin's own reply) let everything through.
 	replied bool
 	logged  bool
+	// phase is the Coraza phase the stream is in (0 before the transaction exists), for the
+	// context of a failure.
+	phase types.RulePhase
+	// failed is set when the WAF failed on the stream (fail): in failure_mode open the stream
+	// goes on uninspected; panicked says the transaction may be half-updated.
+	failed, panicked bool
+	// callback is the Proxy-Wasm callback in flight, for the same context.
+	callback string
 }
 
 // passing reports whether the stream is no business of the WAF any more.
-func (s *stream) passing() bool { return s.tx == nil || s.replied }
+func (s *stream) passing() bool { return s.tx == nil || s.replied || s.failed }
 
 func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
+	s.callback = "OnRequestHeaders"
 	headers, err := abi.RequestHeaders.Pairs()
 	if err != nil {
-		return s.failClosed("reading request headers", err)
+		return s.fail("reading request headers: "+err.Error(), nil)
 	}
 	var method, path string
 	for _, h := range headers {
@@ -78,6 +87,7 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		return abi.ActionContinue
 	}
 	tx := s.tx
+	s.phase = types.PhaseRequestHeaders
 
 	srcIP, srcPort := address("source")
 	dstIP, dstPort := address("destination")
@@ -112,18 +122,20 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 }
 
 func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
+	s.callback = "OnRequestBody"
 	if s.passing() || s.reqBodyDone {
 		return abi.ActionContinue
 	}
 	if size > s.reqBodyFed {
 		chunk, err := abi.RequestBody.Bytes(s.reqBodyFed, size-s.reqBodyFed)
 		if err != nil {
-			return s.failClosed("reading request body", err)
+			return s.fail("reading request body: "+err.Error(), nil)
 		}
+		s.phase = types.PhaseRequestBody
 		s.reqBodyFed = size
 		it, n, err := s.tx.WriteRequestBody(chunk)
 		if err != nil {
-			return s.failClosed("inspecting request body", err)
+			return s.fail("inspecting request body: "+err.Error(), nil)
 		}
 		if it != nil {
 			return s.interrupt(it, types.PhaseRequestBody)
@@ -145,13 +157,15 @@ func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 // join REQUEST_HEADERS first: Envoy forwards them upstream, and CRS runs most of its header
 // rules in phase 2, so an attack moved into a trailer is still seen.
 func (s *stream) OnRequestTrailers(int) abi.Action {
+	s.callback = "OnRequestTrailers"
 	if s.passing() || s.reqBodyDone {
 		return abi.ActionContinue
 	}
 	trailers, err := abi.RequestTrailers.Pairs()
 	if err != nil {
-		return s.failClosed("reading request trailers", err)
+		return s.fail("reading request trailers: "+err.Error(), nil)
 	}
+	s.phase = types.PhaseRequestBody
 	for _, h := range trailers {
 		s.tx.AddRequestHeader(h.Name, h.Value)
 	}
@@ -161,9 +175,10 @@ func (s *stream) OnRequestTrailers(int) abi.Action {
 // finishRequestBody runs phase 2 and lets the request go on unless it interrupts.
 func (s *stream) finishRequestBody() abi.Action {
 	s.reqBodyDone = true
+	s.phase = types.PhaseRequestBody
 	it, err := s.tx.ProcessRequestBody()
 	if err != nil {
-		return s.failClosed("processing request body", err)
+		return s.fail("processing request body: "+err.Error(), nil)
 	}
 	if it != nil {
 		return s.interrupt(it, types.PhaseRequestBody)
@@ -172,20 +187,22 @@ func (s *stream) finishRequestBody() abi.Action {
 }
 
 func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
+	s.callback = "OnResponseHeaders"
 	if s.passing() || s.tx.IsRuleEngineOff() {
 		return abi.ActionContinue
 	}
 	if !s.reqBodyDone {
 		// The upstream answered before the request ended (or the host skipped the request
 		// callbacks): the request-body phase still runs first, as Coraza expects.
-		if a := s.finishRequestBody(); s.replied {
+		if a := s.finishRequestBody(); s.replied || s.failed {
 			return a
 		}
 	}
 	headers, err := abi.ResponseHeaders.Pairs()
 	if err != nil {
-		return s.failClosed("reading response headers", err)
+		return s.fail("reading response headers: "+err.Error(), nil)
 	}
+	s.phase = types.PhaseResponseHeaders
 	status := 0
 	for _, h := range headers {
 		if h.Name == ":status" {
@@ -211,18 +228,20 @@ func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
 }
 
 func (s *stream) OnResponseBody(size int, endOfStream bool) abi.Action {
+	s.callback = "OnResponseBody"
 	if s.passing() || !s.respBodyInspect || s.respBodyDone {
 		return abi.ActionContinue
 	}
 	if size > s.respBodyFed {
 		chunk, err := abi.ResponseBody.Bytes(s.respBodyFed, size-s.respBodyFed)
 		if err != nil {
-			return s.failClosed("reading response body", err)
+			return s.fail("reading response body: "+err.Error(), nil)
 		}
+		s.phase = types.PhaseResponseBody
 		s.respBodyFed = size
 		it, n, err := s.tx.WriteResponseBody(chunk)
 		if err != nil {
-			return s.failClosed("inspecting response body", err)
+			return s.fail("inspecting response body: "+err.Error(), nil)
 		}
 		if it != nil {
 			return s.interrupt(it, types.PhaseResponseBody)
@@ -238,6 +257,7 @@ func (s *stream) OnResponseBody(size int, endOfStream bool) abi.Action {
 }
 
 func (s *stream) OnResponseTrailers(int) abi.Action {
+	s.callback = "OnResponseTrailers"
 	if s.passing() || s.respBodyDone {
 		return abi.ActionContinue
 	}
@@ -246,9 +266,10 @@ func (s *stream) OnResponseTrailers(int) abi.Action {
 
 func (s *stream) finishResponseBody() abi.Action {
 	s.respBodyDone = true
+	s.phase = types.PhaseResponseBody
 	it, err := s.tx.ProcessResponseBody()
 	if err != nil {
-		return s.failClosed("processing response body", err)
+		return s.fail("processing response body: "+err.Error(), nil)
 	}
 	if it != nil {
 		return s.interrupt(it, types.PhaseResponseBody)
@@ -259,11 +280,19 @@ func (s *stream) finishResponseBody() abi.Action {
 // OnStreamDone runs phase 5 once for every stream, completed or reset, and releases the
 // transaction.
 func (s *stream) OnStreamDone() {
+	s.callback = "OnStreamDone"
 	if s.tx == nil || s.logged {
 		return
 	}
 	s.logged = true
 	tx := s.tx
+	if s.panicked {
+		// The panic may have left the transaction half-updated: it is neither run through
+		// phase 5 nor handed back to Coraza's pool, only dropped for the GC.
+		s.tx = nil
+		return
+	}
+	s.phase = types.PhaseLogging
 	defer func() {
 		if err := tx.Close(); err != nil {
 			s.p.sink(abi.LogLevelWarn, "meshwaf: closing transaction: "+err.Error())
@@ -281,21 +310,6 @@ func (s *stream) OnStreamDone() {
 				it.RuleID, tx.ID(), it.Action, it.Status))
 		}
 	}
-}
-
-// failClosed ends a stream the WAF could not inspect with a 500: an uninspected request must
-// not reach the upstream.
-func (s *stream) failClosed(what string, err error) abi.Action {
-	s.p.sink(abi.LogLevelError, fmt.Sprintf("meshwaf: %s: %v", what, err))
-	s.replied = true
-	if err := abi.SendLocalResponse(abi.LocalResponse{
-		StatusCode: 500, Details: "meshwaf_inspection_failed",
-		Headers: s.replyHeaders("text/plain"),
-		Body:    []byte("internal error in the WAF\n"), GRPCStatus: -1,
-	}); err != nil {
-		s.p.sink(abi.LogLevelCritical, fmt.Sprintf("meshwaf: could not fail the stream closed: %v", err))
-	}
-	return abi.ActionPause
 }
 
 // address reads an "ip:port" property such as source.address, preferring the integer
