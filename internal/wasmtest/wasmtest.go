@@ -18,6 +18,10 @@ const (
 	TestPlugin = "github.com/meshwaf/meshwaf/internal/abitest/testplugin"
 )
 
+// FaultTag builds the WAF plugin with internal/faultinject: its rules can make it panic on
+// purpose. Production modules are never built with it.
+const FaultTag = "meshwaf_faults"
+
 type compiled struct {
 	once   sync.Once
 	module *wasmhost.Module
@@ -33,18 +37,34 @@ var (
 // first build of the WAF plugin takes minutes.
 func Module(t testing.TB, pkg string) *wasmhost.Module {
 	t.Helper()
+	return ModuleWithTags(t, pkg, nil)
+}
+
+// FaultPlugin returns the WAF plugin built with FaultTag.
+func FaultPlugin(t testing.TB) *wasmhost.Module {
+	t.Helper()
+	return ModuleWithTags(t, Plugin, append(append([]string{}, wasmbuild.Tags...), FaultTag))
+}
+
+// ModuleWithTags is Module built with the given build tags; nil means wasmbuild's defaults.
+func ModuleWithTags(t testing.TB, pkg string, tags []string) *wasmhost.Module {
+	t.Helper()
 	if testing.Short() {
 		t.Skipf("skipping: builds and compiles %s as wasm (-short)", pkg)
 	}
+	key := pkg
+	if tags != nil {
+		key += " tags=" + strings.Join(tags, ",")
+	}
 	mu.Lock()
-	c, ok := modules[pkg]
+	c, ok := modules[key]
 	if !ok {
 		c = &compiled{}
-		modules[pkg] = c
+		modules[key] = c
 	}
 	mu.Unlock()
 	c.once.Do(func() {
-		path, err := wasmbuild.Build(wasmbuild.Options{Package: pkg})
+		path, err := wasmbuild.Build(wasmbuild.Options{Package: pkg, Tags: tags})
 		if err != nil {
 			c.err = err
 			return
