@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,9 +16,11 @@ import (
 
 // TestSmoke sends the requests every deployment must answer right through envoy.yaml's
 // configuration (full CRS, blocking): a benign request reaches the backend, attacks in the
-// query, a form body and a response body are answered 403, and the log names the rules.
+// query, a form body and a response body and a scanner's User-Agent are answered 403, and
+// the log names the rules. static.example.com has its own directive set there (GET and HEAD
+// only, no CRS), so the same requests get other verdicts for it.
 func TestSmoke(t *testing.T) {
-	for _, k := range Kinds {
+	for _, k := range Kinds(t) {
 		t.Run(string(k), func(t *testing.T) {
 			tg := Start(t, k, "envoy.yaml")
 			leak, _ := json.Marshal(map[string]any{
@@ -29,6 +32,8 @@ func TestSmoke(t *testing.T) {
 			})
 			cases := []struct {
 				name        string
+				host        string // default app.example.com: the CRS set
+				userAgent   string // default meshwaf-e2e/1.0
 				method      string
 				path        string
 				contentType string
@@ -41,6 +46,11 @@ func TestSmoke(t *testing.T) {
 				{name: "sqli_in_query_blocked", method: "GET", path: "/?id=1%27%20OR%20%271%27%3D%271%27%20--", status: 403, ruleIDs: []string{"942100", "949110"}},
 				{name: "xss_in_query_blocked", method: "GET", path: "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", status: 403, ruleIDs: []string{"941100", "949110"}},
 				{name: "xss_in_form_body_blocked", method: "POST", path: "/comment", contentType: "application/x-www-form-urlencoded", body: "text=%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E", status: 403, ruleIDs: []string{"941100", "949110"}},
+				{name: "scanner_user_agent_blocked", method: "GET", path: "/", userAgent: "sqlmap/1.7.2#stable (https://sqlmap.org)", status: 403, ruleIDs: []string{"913100", "949110"}},
+				// Per authority: the CRS set blocks the SQLi above for app.example.com; the
+				// static set lets it through and refuses a POST the CRS set lets through.
+				{name: "static_authority_own_set_passes_sqli", host: "static.example.com", method: "GET", path: "/?id=1%27%20OR%20%271%27%3D%271%27%20--", status: 200},
+				{name: "static_authority_own_set_refuses_post", host: "static.example.com", method: "POST", path: "/login", contentType: "application/x-www-form-urlencoded", body: "user=alice&remember=on", status: 405, ruleIDs: []string{"100001"}},
 				{name: "sql_error_in_response_body_blocked", method: "POST", path: "/reflect", contentType: "application/json", body: string(leak), status: 403, ruleIDs: []string{"951230", "959100"}},
 			}
 			for _, c := range cases {
@@ -50,8 +60,8 @@ func TestSmoke(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					req.Host = "app.example.com"
-					req.Header.Set("User-Agent", "meshwaf-e2e/1.0")
+					req.Host = cmp.Or(c.host, "app.example.com")
+					req.Header.Set("User-Agent", cmp.Or(c.userAgent, "meshwaf-e2e/1.0"))
 					req.Header.Set("Accept", "text/html")
 					if c.contentType != "" {
 						req.Header.Set("Content-Type", c.contentType)

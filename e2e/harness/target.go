@@ -37,8 +37,50 @@ const (
 	Runner Kind = "runner"
 )
 
-// Kinds are the targets every e2e test runs against, each where it is available.
-var Kinds = []Kind{Envoy, Runner}
+// EnvTarget set to "auto" (as `go run mage.go e2e` does) runs the e2e tests against one target:
+// Envoy if an envoy binary is on PATH, else the local runner. Unset, they run against both,
+// the Envoy ones skipped where there is no envoy.
+const EnvTarget = "MESHWAF_E2E_TARGET"
+
+// Kinds returns the targets the e2e tests run against (see EnvTarget).
+func Kinds(t *testing.T) []Kind {
+	t.Helper()
+	switch v := os.Getenv(EnvTarget); v {
+	case "":
+		return []Kind{Envoy, Runner}
+	case "auto":
+		autoOnce.Do(func() { autoKind, autoErr = selectKind() })
+		if autoErr != nil {
+			t.Fatal(autoErr)
+		}
+		return []Kind{autoKind}
+	default:
+		t.Fatalf("%s=%q: want auto or nothing", EnvTarget, v)
+		return nil
+	}
+}
+
+var (
+	autoOnce sync.Once
+	autoKind Kind
+	autoErr  error
+)
+
+// selectKind picks Envoy if one is on PATH, refusing one older than MinEnvoy, else the
+// runner, and says which on stdout (outside the test log, so it shows whatever the verdict).
+func selectKind() (Kind, error) {
+	bin, err := exec.LookPath("envoy")
+	if err != nil {
+		fmt.Println("envoy not found on PATH: running against the local runner")
+		return Runner, nil
+	}
+	v, err := EnvoyVersion(bin)
+	if err != nil {
+		return "", err
+	}
+	fmt.Printf("envoy %s (%s): running against Envoy\n", v, bin)
+	return Envoy, nil
+}
 
 // Target is a running WAF.
 type Target struct {
@@ -64,6 +106,11 @@ func Start(t *testing.T, k Kind, bootstrapFile string) Target {
 		if err != nil {
 			t.Skipf("Envoy target skipped: no envoy on PATH (%v); the runner target runs the same tests", err)
 		}
+		v, err := EnvoyVersion(envoyBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("envoy %s (%s)", v, envoyBin)
 	}
 	wasm := plugin.WasmPath(t)
 	be, err := backend.Start("127.0.0.1:0")
