@@ -32,7 +32,7 @@ func TestComposeFile(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
 		t.Fatalf("docker-compose.yaml: %v", err)
 	}
-	for _, name := range []string{"envoy", "backend"} {
+	for _, name := range []string{"envoy", "backend", "prometheus", "grafana"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("no service %q", name)
 		}
