@@ -211,13 +211,13 @@ func testE2E(ctx context.Context, args []string) error {
 	return goCmdIn(ctx, filepath.Join(root, "e2e"), env, append(args, "./...")...)
 }
 
-// E2E runs the end-to-end harness (e2e/harness) against one target: Envoy with the e2e/envoy
+// E2e runs the end-to-end harness (e2e/harness) against one target: Envoy with the e2e/envoy
 // bootstraps if an envoy binary is on PATH (its version printed; older than 1.33 refused),
 // else the local runner with the same plugin configuration, which it says. It sends the smoke
 // cases, then the whole CRS regression suite (minutes), judging statuses and the target's log
 // (Envoy's --log-path, the runner's --log-file). `go run mage.go test` runs the same harness
 // with a 45-test FTW subset instead.
-func E2E(ctx context.Context) error {
+func E2e(ctx context.Context) error {
 	mg.CtxDeps(ctx, Build)
 	root, err := wasmbuild.ModuleRoot()
 	if err != nil {
