@@ -3,7 +3,11 @@
 // `go run mage.go image` runs (flags in IMAGE_ARGS).
 //
 //	go run ./cmd/meshwaf-image --wasm ../build/meshwaf.wasm --out ../build/oci
+//	go run ./cmd/meshwaf-image --registry registry.example.com/meshwaf --tag 1.0
 //	go run ./cmd/meshwaf-image --push registry.example.com/meshwaf:1.0
+//
+// --registry REPO pushes both: the Wasm artifact as REPO:TAG and the Docker-compatible image as
+// REPO:TAG-compat. --push and --push-compat name each image's reference exactly instead.
 //
 // For each image it prints the manifest digest: the sha256 of a WasmPlugin or
 // TrafficExtension whose url names that image.
@@ -33,6 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tag := fs.String("tag", "latest", "ref.name `tag` of the images in the layouts")
 	push := fs.String("push", "", "push the Wasm OCI artifact to `REF` (e.g. registry.example.com/meshwaf:1.0)")
 	pushCompat := fs.String("push-compat", "", "push the Docker-compatible image to `REF`")
+	registry := fs.String("registry", "", "push both images to `REPO`: the artifact as REPO:TAG, the Docker-compatible image as REPO:TAG-compat")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -43,7 +48,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "meshwaf-image: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if err := build(*wasmPath, *out, *tag, map[oci.Variant]string{oci.Artifact: *push, oci.Compat: *pushCompat}, stdout); err != nil {
+	refs := map[oci.Variant]string{oci.Artifact: *push, oci.Compat: *pushCompat}
+	if *registry != "" {
+		if *push != "" || *pushCompat != "" {
+			fmt.Fprintln(stderr, "meshwaf-image: --registry names both references; drop --push/--push-compat, or --registry")
+			return 2
+		}
+		refs[oci.Artifact] = *registry + ":" + *tag
+		refs[oci.Compat] = *registry + ":" + *tag + "-compat"
+	}
+	if err := build(*wasmPath, *out, *tag, refs, stdout); err != nil {
 		fmt.Fprintf(stderr, "meshwaf-image: %v\n", err)
 		return 1
 	}
