@@ -205,21 +205,3 @@ func flip(got, want status) status {
 	}
 	return got
 }
-
-// FuzzDecodeHeaders checks the decoder never panics on guest-supplied bytes and that what it
-// accepts re-encodes to the same map.
-func FuzzDecodeHeaders(f *testing.F) {
-	f.Add([]byte{})
-	f.Add(encodeHeaders(Headers{{":path", "/"}, {"a", "b"}}))
-	f.Add([]byte{1, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := decodeHeaders(b)
-		if err != nil {
-			return
-		}
-		again, err := decodeHeaders(encodeHeaders(h))
-		if err != nil || !reflect.DeepEqual(again, h) {
-			t.Fatalf("re-encode of %q: %q, %v", h, again, err)
-		}
-	})
-}

@@ -1,9 +1,9 @@
 package wasmhost
 
 import (
-	"encoding/binary"
-	"errors"
 	"strings"
+
+	"github.com/meshwaf/meshwaf/internal/headermap"
 )
 
 // Headers is an ordered HTTP header (or trailer) map as Envoy hands it to a plugin: lower-case
@@ -96,69 +96,21 @@ func (h Headers) byteSize() int {
 	return n
 }
 
-// encodeHeaders serialises h in the ABI's header-map format: u32 count, count×(u32 name
-// length, u32 value length), then count×(name, NUL, value, NUL).
+// encodeHeaders serialises h in the ABI's header-map format (internal/headermap, shared with
+// the guest).
 func encodeHeaders(h Headers) []byte {
-	size := 4
-	for _, kv := range h {
-		size += 8 + len(kv[0]) + len(kv[1]) + 2
-	}
-	buf := make([]byte, size)
-	binary.LittleEndian.PutUint32(buf, uint32(len(h)))
-	off := 4
-	for _, kv := range h {
-		binary.LittleEndian.PutUint32(buf[off:], uint32(len(kv[0])))
-		binary.LittleEndian.PutUint32(buf[off+4:], uint32(len(kv[1])))
-		off += 8
-	}
-	for _, kv := range h {
-		off += copy(buf[off:], kv[0])
-		buf[off] = 0
-		off++
-		off += copy(buf[off:], kv[1])
-		buf[off] = 0
-		off++
-	}
-	return buf
+	return headermap.Encode(h, func(kv [2]string) (string, string) { return kv[0], kv[1] })
 }
-
-var errBadHeaderMap = errors.New("malformed header map")
 
 // decodeHeaders parses the ABI header-map format. A zero-size buffer is an empty map
 // (docs/abi.md allows both forms).
 func decodeHeaders(b []byte) (Headers, error) {
-	if len(b) == 0 {
+	h, err := headermap.Decode(b, func(name, value string) [2]string { return [2]string{name, value} })
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
 		return Headers{}, nil
 	}
-	if len(b) < 4 {
-		return nil, errBadHeaderMap
-	}
-	n := binary.LittleEndian.Uint32(b)
-	// Each entry needs at least 8 size bytes and 2 NULs: bound n before allocating.
-	if uint64(n)*10 > uint64(len(b)-4) {
-		return nil, errBadHeaderMap
-	}
-	sizes := b[4:]
-	data := b[4+8*int(n):]
-	out := make(Headers, 0, n)
-	off := 0
-	for i := 0; i < int(n); i++ {
-		kl := int(binary.LittleEndian.Uint32(sizes[8*i:]))
-		vl := int(binary.LittleEndian.Uint32(sizes[8*i+4:]))
-		if kl < 0 || vl < 0 || off+kl+vl+2 > len(data) || off+kl+vl+2 < off {
-			return nil, errBadHeaderMap
-		}
-		k := string(data[off : off+kl])
-		if data[off+kl] != 0 {
-			return nil, errBadHeaderMap
-		}
-		off += kl + 1
-		v := string(data[off : off+vl])
-		if data[off+vl] != 0 {
-			return nil, errBadHeaderMap
-		}
-		off += vl + 1
-		out = append(out, [2]string{k, v})
-	}
-	return out, nil
+	return h, nil
 }

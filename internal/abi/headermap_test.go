@@ -62,24 +62,3 @@ func TestDecodeHeadersRejectsMalformed(t *testing.T) {
 		})
 	}
 }
-
-// FuzzDecodeHeaders checks the decoder never panics and that whatever it accepts re-encodes
-// to a map that decodes the same.
-func FuzzDecodeHeaders(f *testing.F) {
-	f.Add(EncodeHeaders([]Header{{":authority", "example.com"}, {"x", "y"}}))
-	f.Add([]byte{})
-	f.Add([]byte{0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, buf []byte) {
-		pairs, err := DecodeHeaders(buf)
-		if err != nil {
-			return
-		}
-		again, err := DecodeHeaders(EncodeHeaders(pairs))
-		if err != nil {
-			t.Fatalf("re-decoding accepted map: %v", err)
-		}
-		if len(again) != len(pairs) || (len(pairs) > 0 && !reflect.DeepEqual(again, pairs)) {
-			t.Fatalf("re-decoded %q, want %q", again, pairs)
-		}
-	})
-}
