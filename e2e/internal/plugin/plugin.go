@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/meshwaf/meshwaf/wasmhost"
@@ -75,6 +76,14 @@ func locate() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// `go test ./...` starts one test binary per package, and each may get here at once; two
+	// mage runs in one directory overwrite each other's generated mage_output_file.go. A lock
+	// under build/ makes them take turns (the second finds the build cached).
+	unlock, err := lockBuild(root)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	var out bytes.Buffer
 	cmd := exec.Command(goBin(), "run", "mage.go", "build")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, &out, &out
@@ -82,6 +91,26 @@ func locate() (string, error) {
 		return "", fmt.Errorf("go run mage.go build in %s: %w\n%s", root, err, out.String())
 	}
 	return filepath.Join(root, "build", "meshwaf.wasm"), nil
+}
+
+// lockBuild takes an exclusive lock on build/e2e-build.lock in the repository.
+func lockBuild(root string) (func(), error) {
+	dir := filepath.Join(root, "build")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "e2e-build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 // Module returns meshwaf.wasm compiled for the wazero host, once per test binary.
