@@ -12,7 +12,12 @@ import (
 	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
+	"github.com/meshwaf/meshwaf/internal/phrasematch"
 )
+
+// The @pm operators on a trie: same matches as stock Coraza's, a fraction of the memory and
+// load time (internal/phrasematch, docs/performance.md).
+func init() { phrasematch.Register() }
 
 // wafs holds one Coraza WAF per directive set: each set is compiled once and shared by every
 // authority that names it.
