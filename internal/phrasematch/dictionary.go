@@ -62,17 +62,33 @@ func New(phrases []string) (*Dictionary, error) {
 	if len(sorted) > 0 && sorted[0] == "" {
 		return nil, ErrEmptyPhrase
 	}
+	// One node per distinct prefix: count them so the arrays are allocated once, at size.
+	size := 1
+	for i, p := range sorted {
+		common := 0
+		if i > 0 {
+			prev := sorted[i-1]
+			for common < len(prev) && common < len(p) && prev[common] == p[common] {
+				common++
+			}
+		}
+		size += len(p) - common
+	}
+	d.nodes = make([]node, 1, size)
+	d.labels = make([]byte, 0, size)
+	d.next = make([]int32, 0, size)
+
 	// Breadth first over the sorted phrases: the phrases under one node form a contiguous
 	// run sharing a prefix, so each node's children are found by splitting its run on the
 	// next byte, already in label order.
 	type span struct {
-		node, depth int
-		lo, hi      int // sorted[lo:hi] all share the node's prefix and are longer than depth
+		node, depth int32
+		lo, hi      int32 // sorted[lo:hi] all share the node's prefix and are longer than depth
 	}
-	queue := []span{{node: 0, depth: 0, lo: 0, hi: len(sorted)}}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
+	queue := make([]span, 1, size)
+	queue[0] = span{lo: 0, hi: int32(len(sorted))}
+	for q := 0; q < len(queue); q++ {
+		s := queue[q]
 		first := int32(len(d.labels))
 		for i := s.lo; i < s.hi; {
 			b := sorted[i][s.depth]
@@ -80,19 +96,19 @@ func New(phrases []string) (*Dictionary, error) {
 			for j < s.hi && sorted[j][s.depth] == b {
 				j++
 			}
-			child := len(d.nodes)
+			child := int32(len(d.nodes))
 			d.nodes = append(d.nodes, node{})
 			// Phrases ending at the child sort first within its run.
 			k := i
-			for k < j && len(sorted[k]) == s.depth+1 {
+			for k < j && int32(len(sorted[k])) == s.depth+1 {
 				d.nodes[child].final = true
 				k++
 			}
 			if s.node == 0 {
-				d.root[b] = int32(child)
+				d.root[b] = child
 			} else {
 				d.labels = append(d.labels, b)
-				d.next = append(d.next, int32(child))
+				d.next = append(d.next, child)
 			}
 			if k < j {
 				queue = append(queue, span{node: child, depth: s.depth + 1, lo: k, hi: j})
@@ -104,9 +120,6 @@ func New(phrases []string) (*Dictionary, error) {
 			d.nodes[s.node].edges = uint16(int32(len(d.labels)) - first)
 		}
 	}
-	d.labels = slices.Clip(d.labels)
-	d.next = slices.Clip(d.next)
-	d.nodes = slices.Clip(d.nodes)
 	return d, nil
 }
 
