@@ -13,11 +13,16 @@ import (
 
 	"github.com/meshwaf/meshwaf/internal/abi"
 	"github.com/meshwaf/meshwaf/internal/phrasematch"
+	"github.com/meshwaf/meshwaf/internal/rxmatch"
 )
 
-// The @pm operators on a trie: same matches as stock Coraza's, a fraction of the memory and
-// load time (internal/phrasematch, docs/performance.md).
-func init() { phrasematch.Register() }
+// Operators of our own, with stock Coraza's verdicts and a fraction of its memory and load
+// time: @pm on a trie (internal/phrasematch), @rx compiled on first use behind a prefilter
+// (internal/rxmatch). Figures in docs/performance.md.
+func init() {
+	phrasematch.Register()
+	rxmatch.Register()
+}
 
 // wafs holds one Coraza WAF per directive set: each set is compiled once and shared by every
 // authority that names it.
