@@ -120,6 +120,24 @@ type Report struct {
 	Seconds               float64      `json:"seconds"`
 }
 
+// MarshalJSON writes the report with one ratio_<case> key per corpus entry besides the
+// fields (ratio_benign_get is the first), so every case's gap stays visible at the top level.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type fields Report // without this method
+	b, err := json.Marshal(fields(r))
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, c := range r.Cases {
+		m["ratio_"+c.Name] = c.Ratio
+	}
+	return json.Marshal(m)
+}
+
 func (o *Options) logf(format string, args ...any) {
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, "bench: "+format+"\n", args...)

@@ -4,6 +4,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 
@@ -89,5 +90,21 @@ func BenchmarkLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = p.Close(ctx)
+	}
+}
+
+// TestReportHasRatioPerCase: build/bench.json carries ratio_<case> for every corpus entry.
+func TestReportHasRatioPerCase(t *testing.T) {
+	r := Report{RatioBenignGet: 2, Cases: []CaseReport{{Name: "benign_get", Ratio: 2}, {Name: "post_form_1k", Ratio: 7.5}}}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["ratio_post_form_1k"] != 7.5 || m["ratio_benign_get"] != 2.0 || m["cases"] == nil {
+		t.Fatalf("bench.json keys: %s", b)
 	}
 }
