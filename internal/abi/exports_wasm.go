@@ -2,6 +2,8 @@
 
 package abi
 
+import "runtime"
+
 // The Proxy-Wasm callbacks. Each forwards to the dispatcher, which contains panics, so no Go
 // panic crosses the ABI boundary.
 
@@ -56,8 +58,17 @@ func proxyOnDone(id uint32) uint32 { return b2u(vm.done(id)) }
 //go:wasmexport proxy_on_log
 func proxyOnLog(id uint32) { vm.streamDone(id) }
 
+// proxy_on_delete is a context's last call, and where the guest yields to the Go scheduler.
+// In a reactor, goroutines other than the one serving the host's call run only when that one
+// yields; the GC's mark workers and the sweeper are such goroutines. Without a yield a GC
+// cycle started during a large request may not finish, and each such request adds its
+// garbage to a heap that Wasm never shrinks (wasmhost TestHeapReclaimedBetweenStreams).
+//
 //go:wasmexport proxy_on_delete
-func proxyOnDelete(id uint32) { vm.delete(id) }
+func proxyOnDelete(id uint32) {
+	vm.delete(id)
+	runtime.Gosched()
+}
 
 //go:wasmexport proxy_on_tick
 func proxyOnTick(rootID uint32) { vm.root(rootID, "OnTick", PluginContext.OnTick) }

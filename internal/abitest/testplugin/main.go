@@ -32,6 +32,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
@@ -140,6 +141,8 @@ func (h *httpContext) OnRequestHeaders(numHeaders int, endOfStream bool) abi.Act
 		os.Exit(3)
 	case "stack-overflow":
 		return abi.Action(recurse(1))
+	case "garbage":
+		abi.Logf(abi.LogLevelDebug, "garbage: %d nodes", len(garbage(16<<20)))
 	case "pause-headers":
 		return abi.ActionPause
 	case "close-stream":
@@ -154,6 +157,24 @@ func (h *httpContext) OnRequestHeaders(numHeaders int, endOfStream bool) abi.Act
 		h.effective = fmt.Sprintf("root:%v stream:%s/%v", errRoot, p, errStream)
 	}
 	return abi.ActionContinue
+}
+
+// garbage builds about n bytes of small linked objects, live until the callback returns, as a
+// transaction over a large body holds its variables: the heap the GC must reclaim afterwards.
+func garbage(n int) []*garbageNode {
+	var nodes []*garbageNode
+	var prev *garbageNode
+	for size := 0; size < n; size += 64 {
+		prev = &garbageNode{next: prev, value: strconv.Itoa(size)}
+		nodes = append(nodes, prev)
+	}
+	return nodes
+}
+
+type garbageNode struct {
+	next  *garbageNode
+	value string
+	pad   [4]int64
 }
 
 func recurse(n int) int {
