@@ -3,6 +3,7 @@ package rxmatch
 import (
 	"regexp/syntax"
 	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -22,7 +23,8 @@ func requiredPhrases(re *syntax.Regexp) []string {
 	if !ok || len(set) == 0 {
 		return nil
 	}
-	for i, p := range set {
+	for i, s := range set {
+		p := phrase(s)
 		if len(p) < minPhraseLen {
 			return nil
 		}
@@ -35,16 +37,11 @@ func requiredPhrases(re *syntax.Regexp) []string {
 // required is the phrase set of one node: ok false means the node can match without any
 // phrase we know of (for example the empty string, or any character).
 func required(re *syntax.Regexp) (set []string, ok bool) {
+	if set, ok := exact(re); ok {
+		return set, true
+	}
 	switch re.Op {
-	case syntax.OpLiteral:
-		frag := longestSafeFragment(re.Rune, re.Flags&syntax.FoldCase != 0)
-		if frag == "" {
-			return nil, false
-		}
-		return []string{frag}, true
-	case syntax.OpCapture:
-		return required(re.Sub[0])
-	case syntax.OpPlus:
+	case syntax.OpCapture, syntax.OpPlus:
 		return required(re.Sub[0])
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
@@ -52,18 +49,39 @@ func required(re *syntax.Regexp) (set []string, ok bool) {
 		}
 		return nil, false
 	case syntax.OpConcat:
-		// Every part of a concatenation matches: any part's set is required. Keep the one
-		// whose shortest phrase is longest.
+		// Every part of a concatenation matches, and consecutive parts with exact sets match
+		// side by side: each such run's product, and each other part's set, is required. Keep
+		// the one whose shortest phrase is longest.
 		var best []string
-		bestLen := 0
+		consider := func(s []string) {
+			if s == nil {
+				return
+			}
+			if best == nil || shortest(s) > shortest(best) || (shortest(s) == shortest(best) && len(s) < len(best)) {
+				best = s
+			}
+		}
+		run, inRun := []string{""}, false
 		for _, sub := range re.Sub {
-			s, ok := required(sub)
-			if !ok {
+			if e, ok := exact(sub); ok {
+				if p, ok := product(run, e); ok {
+					run, inRun = p, true
+					continue
+				}
+				consider(run)
+				run, inRun = e, true
 				continue
 			}
-			if l := shortest(s); best == nil || l > bestLen || (l == bestLen && len(s) < len(best)) {
-				best, bestLen = s, l
+			if inRun {
+				consider(run)
 			}
+			run, inRun = []string{""}, false
+			if s, ok := required(sub); ok {
+				consider(s)
+			}
+		}
+		if inRun {
+			consider(run)
 		}
 		return best, best != nil
 	case syntax.OpAlternate:
@@ -85,54 +103,139 @@ func required(re *syntax.Regexp) (set []string, ok bool) {
 	return nil, false
 }
 
-func shortest(set []string) int {
-	n := -1
-	for _, s := range set {
-		if n < 0 || len(s) < n {
-			n = len(s)
+// exact is the whole set of strings a node matches, when it is finite and small, up to ASCII
+// case: zero-width assertions match "", a literal its runes with every case variant Unicode
+// folding allows (so (?i)s is "s" or "ſ"), a small class each of its runes.
+func exact(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return []string{""}, true
+	case syntax.OpLiteral:
+		fold := re.Flags&syntax.FoldCase != 0
+		b := make([]byte, 0, len(re.Rune))
+		for _, r := range re.Rune {
+			b = appendExactRune(b, r, fold)
 		}
-	}
-	return n
-}
-
-// longestSafeFragment is the longest run of a literal's runes that any matching input
-// contains byte for byte, up to ASCII case: without case folding every rune but U+FFFD
-// (which also matches an invalid byte); with it, only runes whose case variants are all
-// ASCII ('k' also matches the Kelvin sign, 's' the long s, non-ASCII letters their own
-// variants).
-func longestSafeFragment(runes []rune, fold bool) string {
-	var best, cur []rune
-	for _, r := range runes {
-		if safeRune(r, fold) {
-			cur = append(cur, r)
-			if len(cur) > len(best) {
-				best = slices.Clone(cur)
+		return []string{string(b)}, true
+	case syntax.OpCharClass:
+		// Go's parser lists a class's case variants itself: (?i)[a] is [Aa].
+		var set []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i+1]-re.Rune[i] >= maxClass {
+				return nil, false
 			}
-			continue
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r == utf8.RuneError || len(set) >= maxClass {
+					return nil, false
+				}
+				set = append(set, string(r))
+			}
 		}
-		cur = cur[:0]
+		return set, len(set) > 0
+	case syntax.OpCapture:
+		return exact(re.Sub[0])
+	case syntax.OpQuest:
+		s, ok := exact(re.Sub[0])
+		if !ok {
+			return nil, false
+		}
+		return append(s, ""), true
+	case syntax.OpConcat:
+		set := []string{""}
+		for _, sub := range re.Sub {
+			e, ok := exact(sub)
+			if !ok {
+				return nil, false
+			}
+			if set, ok = product(set, e); !ok {
+				return nil, false
+			}
+		}
+		return set, true
+	case syntax.OpAlternate:
+		var set []string
+		for _, sub := range re.Sub {
+			e, ok := exact(sub)
+			if !ok || len(set)+len(e) > maxPhrases {
+				return nil, false
+			}
+			set = append(set, e...)
+		}
+		return set, true
 	}
-	return string(best) // phrasematch folds ASCII letters itself; nothing else may change
+	return nil, false
 }
 
-func safeRune(r rune, fold bool) bool {
+// maxClass is the largest character class exact expands.
+const maxClass = 8
+
+// product is every a followed by every b, if there are at most maxPhrases.
+func product(a, b []string) ([]string, bool) {
+	if len(a)*len(b) > maxPhrases {
+		return nil, false
+	}
+	out := make([]string, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
+			out = append(out, x+y)
+		}
+	}
+	return out, true
+}
+
+// gap stands, in an exact string, for a rune whose matches we do not spell out: (?i)s also
+// matches "ſ", (?i)k the Kelvin sign, (?i)é "É", and U+FFFD any invalid byte. The byte never
+// occurs in a pattern's UTF-8 literals; phrases are the pieces between gaps.
+const gap = "\xff"
+
+// appendExactRune appends what a literal rune matches: itself, lower-cased when folded and
+// every case variant is ASCII (the prefilter folds ASCII), otherwise a gap.
+func appendExactRune(b []byte, r rune, fold bool) []byte {
 	if r == utf8.RuneError {
-		return false
+		return append(b, gap...)
 	}
 	if !fold {
-		// Matched as its exact UTF-8 bytes (the prefilter folds only ASCII letters, which
-		// makes it looser for case-sensitive literals, never stricter).
-		return true
-	}
-	if r >= utf8.RuneSelf {
-		return false
+		return utf8.AppendRune(b, r)
 	}
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 		if f >= utf8.RuneSelf {
-			return false
+			return append(b, gap...)
 		}
 	}
-	return true
+	if r >= utf8.RuneSelf {
+		return append(b, gap...)
+	}
+	return append(b, byte(asciiLowerRune(r)))
+}
+
+// phrase is the longest piece of an exact string between gaps: any match of the string
+// contains it.
+func phrase(s string) string {
+	best := ""
+	for piece := range strings.SplitSeq(s, gap) {
+		if len(piece) > len(best) {
+			best = piece
+		}
+	}
+	return best
+}
+
+func asciiLowerRune(r rune) rune {
+	if 'A' <= r && r <= 'Z' {
+		return r + 'a' - 'A'
+	}
+	return r
+}
+
+func shortest(set []string) int {
+	n := -1
+	for _, s := range set {
+		if l := len(phrase(s)); n < 0 || l < n {
+			n = l
+		}
+	}
+	return n
 }
 
 func asciiLower(s string) string {

@@ -47,15 +47,19 @@ func TestRequiredPhrases(t *testing.T) {
 		`union\s+select`:          "select",
 		`(?i)union\s+select`:      "union",
 		`(?i)select`:              "elect", // s also matches U+017F
-		`(?i)kill`:                "ill",   // k also matches U+212A
+		`(?i)kill`:                "ill",   // k also matches the Kelvin sign
 		`abc|de+f`:                "",      // d, e and f alone are too short
-		`(?:foo|bar)baz+`:         "bar foo",
-		`(?i)(?:onerror|onload)=`: "error load", // parsed as on(?:error|load)=
+		`(?:foo|bar)baz+`:         "barba fooba",
+		`(?i)(?:onerror|onload)=`: "onerror= onload=",
 		`a.b`:                     "",
 		`x*yz?`:                   "",
-		`(?:ab)?cd`:               "cd",
+		`(?:ab)?cd`:               "abcd cd",
 		`é`:                       "é",
 		`(?i)é`:                   "",
+		`(?i)[a-c]x`:              "ax bx cx", // the class lists its folds: [A-Ca-c]
+		`(?i)[a-e]x`:              "",         // ten runes: more than maxClass
+		`x?or|div`:                "div or xor",
+		`\bab\b`:                  "ab",
 		`\x{fffd}ab`:              "ab",
 		`[a-z]+`:                  "",
 		`(?:abc){2,}`:             "abc",
