@@ -32,6 +32,7 @@ type plugin struct {
 	router  *router
 	wafs    wafs
 	metrics *metrics
+	memory  *vmMemory
 	// failureMode is what a stream gets when the WAF fails on it (Config.FailureMode).
 	failureMode FailureMode
 }
@@ -80,6 +81,7 @@ func (p *plugin) configure(data []byte) error {
 	p.router = newRouter(cfg)
 	p.failureMode = cfg.FailureMode
 	p.wafs = built
+	p.memory = newVMMemory(p.sink)
 	p.metrics = newMetrics(cfg.MetricLabels, abiCounter, func(err error) {
 		p.sink(abi.LogLevelWarn, "meshwaf: metric: "+err.Error())
 	})

@@ -281,6 +281,9 @@ func (s *stream) finishResponseBody() abi.Action {
 // transaction.
 func (s *stream) OnStreamDone() {
 	s.callback = "OnStreamDone"
+	if s.p.memory != nil {
+		defer s.p.memory.streamDone()
+	}
 	if s.tx == nil || s.logged {
 		return
 	}
