@@ -68,6 +68,7 @@ func TestDashboardQueriesExist(t *testing.T) {
 		{"waf_filter_tx_interruptions", "authority", "static.example.com"},
 		{"waf_filter_tx_matched_rules", "category", "sqli"},
 		{"waf_filter_tx_matched_rules", "authority", "default"},
+		{"waf_filter_vm_memory_bytes", "", ""},
 	} {
 		ls, ok := got[want.metric]
 		if !ok {
