@@ -608,6 +608,7 @@ func TestBadConfigurationRefused(t *testing.T) {
 		{"wrong_type", `{"directives_map":{"a":"SecRuleEngine On"}}`, "directives_map: want an object"},
 		{"unknown_default", `{"directives_map":{"a":[]},"default_directives":"b"}`, `default_directives: "b" names no entry`},
 		{"unknown_authority_target", `{"directives_map":{"a":[]},"per_authority_directives":{"x":"b"}}`, `per_authority_directives["x"]: "b" names no entry`},
+		{"validate_schema", `{"directives_map":{"a":["SecRule REQUEST_BODY \"@validateSchema /schema.json\" \"id:1,phase:2,deny\""]}}`, `directives_map["a"] line 1 (SecRule): invalid WAF config from string: failed to compile the directive "secrule": @validateSchema is not available in meshwaf`},
 		{"empty_map", `{"directives_map":{}}`, "directives_map: no directive sets"},
 		{"unknown_directive", `{"directives_map":{"api":["SecRuleEngine On","Include @recommended-conf","SecRuleEngin On"]}}`, `directives_map["api"] line 3 (SecRuleEngin)`},
 		{"bad_rule_syntax", `{"directives_map":{"a":["SecRule ARGS \"@rx (\" \"id:1,phase:1,deny\""]}}`, `directives_map["a"] line 1 (SecRule)`},

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/experimental/plugins"
+	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
@@ -22,6 +24,11 @@ import (
 func init() {
 	phrasematch.Register()
 	rxmatch.Register()
+	// Built out with coraza.disabled_operators.validateSchema (docs/build.md): it validates
+	// against schema files, and a plugin has none to read. A rule using it is refused by name.
+	plugins.RegisterOperator("validateSchema", func(plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+		return nil, errors.New("@validateSchema is not available in meshwaf: it reads schema files, and a Wasm plugin has no files to read (build tag coraza.disabled_operators.validateSchema)")
+	})
 }
 
 // wafs holds one Coraza WAF per directive set: each set is compiled once and shared by every

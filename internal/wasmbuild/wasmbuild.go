@@ -22,7 +22,7 @@ import (
 )
 
 // Tags are the build tags every meshwaf module is built with (see docs/build.md for why).
-var Tags = []string{"no_fs_access"}
+var Tags = []string{"no_fs_access", "coraza.disabled_operators.validateSchema"}
 
 // Options say what to build.
 type Options struct {
