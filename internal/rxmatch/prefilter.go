@@ -23,6 +23,7 @@ func requiredPhrases(re *syntax.Regexp) []string {
 	if !ok || len(set) == 0 {
 		return nil
 	}
+	// set is always a fresh slice (exact and required build new ones), so it is rewritten in place.
 	for i, s := range set {
 		p := phrase(s)
 		if len(p) < minPhraseLen {
@@ -63,6 +64,19 @@ func required(re *syntax.Regexp) (set []string, ok bool) {
 		}
 		run, inRun := []string{""}, false
 		for _, sub := range re.Sub {
+			if sub.Op == syntax.OpPlus {
+				// x+ is x, then more x: its first x ends the run on its left, and its last x
+				// starts the run on its right (ab+c requires "ab" and "bc").
+				if e, ok := exact(sub.Sub[0]); ok {
+					if p, ok := product(run, e); ok {
+						consider(p)
+					} else if inRun {
+						consider(run)
+					}
+					run, inRun = e, true
+					continue
+				}
+			}
 			if e, ok := exact(sub); ok {
 				if p, ok := product(run, e); ok {
 					run, inRun = p, true
@@ -137,7 +151,7 @@ func exact(re *syntax.Regexp) ([]string, bool) {
 		return exact(re.Sub[0])
 	case syntax.OpQuest:
 		s, ok := exact(re.Sub[0])
-		if !ok {
+		if !ok || len(s)+1 > maxPhrases {
 			return nil, false
 		}
 		return append(s, ""), true
@@ -186,7 +200,8 @@ func product(a, b []string) ([]string, bool) {
 
 // gap stands, in an exact string, for a rune whose matches we do not spell out: (?i)s also
 // matches "ſ", (?i)k the Kelvin sign, (?i)é "É", and U+FFFD any invalid byte. The byte never
-// occurs in a pattern's UTF-8 literals; phrases are the pieces between gaps.
+// occurs in UTF-8, and syntax.Parse refuses a pattern that is not valid UTF-8, so it never
+// comes from a pattern; phrases are the pieces between gaps.
 const gap = "\xff"
 
 // appendExactRune appends what a literal rune matches: itself, lower-cased when folded and
@@ -196,6 +211,9 @@ func appendExactRune(b []byte, r rune, fold bool) []byte {
 		return append(b, gap...)
 	}
 	if !fold {
+		// A surrogate (\x{D800}) is appended as U+FFFD's bytes, and that is what Go's regexp
+		// matches for it (its one-pass literal prefix writes it so): keep the two in step
+		// (TestPrefilterSoundOnFoldingRunes).
 		return utf8.AppendRune(b, r)
 	}
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {

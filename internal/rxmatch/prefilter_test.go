@@ -44,12 +44,12 @@ func checkSound(t *testing.T, pattern string, inputs ...string) bool {
 
 func TestRequiredPhrases(t *testing.T) {
 	for pattern, want := range map[string]string{
-		`union\s+select`:          "select",
-		`(?i)union\s+select`:      "union",
+		`union\s+select`:          "\tselect \nselect \fselect \rselect  select", // \s+ is [\t\n\f\r ] then more
+		`(?i)union\s+select`:      "union\t union\n union\f union\r union ",
 		`(?i)select`:              "elect", // s also matches U+017F
 		`(?i)kill`:                "ill",   // k also matches the Kelvin sign
-		`abc|de+f`:                "",      // d, e and f alone are too short
-		`(?:foo|bar)baz+`:         "barba fooba",
+		`abc|de+f`:                "abc de",
+		`(?:foo|bar)baz+`:         "barbaz foobaz",
 		`(?i)(?:onerror|onload)=`: "onerror= onload=",
 		`a.b`:                     "",
 		`x*yz?`:                   "",
@@ -65,6 +65,8 @@ func TestRequiredPhrases(t *testing.T) {
 		`(?:abc){2,}`:             "abc",
 		`(?:abc){0,3}`:            "",
 		`^$`:                      "",
+		`ab+c`:                    "ab", // "bc" is required too; one set is kept
+		`x(?:ab)+y`:               "xab",
 		`ab|c`:                    "", // a one-byte phrase is not worth a filter
 	} {
 		tree, err := syntax.Parse("(?sm)"+pattern, syntax.Perl)
@@ -82,6 +84,8 @@ func TestPrefilterSoundOnFoldingRunes(t *testing.T) {
 	checkSound(t, `(?i)kill`, "\u212aILL", "KILL")
 	checkSound(t, `(?i)ab\x{fffd}cd`, "AB\xffCD", "ab\ufffdcd")
 	checkSound(t, `caf\x{e9}`, "café")
+	// Go's regexp matches a surrogate literal against U+FFFD's bytes.
+	checkSound(t, `\A\x{D800}ab\z`, "\uFFFDab", "\xed\xa0\x80ab")
 }
 
 // FuzzPrefilterSound: for any pattern and input, a turned-away input does not match.
