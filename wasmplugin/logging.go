@@ -5,6 +5,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/corazawaf/coraza/v3/debuglog"
 	"github.com/corazawaf/coraza/v3/types"
@@ -65,10 +66,11 @@ func interrupts(mr types.MatchedRule) bool {
 	if v.Kind() != reflect.Struct {
 		return true
 	}
-	f := v.FieldByName("DisruptiveAction_")
-	if !f.IsValid() || !f.CanInt() {
+	idx, ok := disruptiveActionField(v.Type())
+	if !ok {
 		return true
 	}
+	f := v.Field(idx)
 	// Coraza's corazarules.DisruptiveAction values: 1 allow, 4 pass.
 	const allow, pass = 1, 4
 	switch f.Int() {
@@ -76,6 +78,27 @@ func interrupts(mr types.MatchedRule) bool {
 		return false
 	}
 	return true
+}
+
+// disruptiveActionFields caches, per matched-rule type, the index of its integer field
+// DisruptiveAction_ (-1: none): a field lookup by name on every matched rule showed in
+// profiles of rule-heavy traffic. A VM is single-threaded, but tests call this natively from
+// several goroutines, hence the sync.Map.
+var disruptiveActionFields sync.Map // reflect.Type -> int
+
+func disruptiveActionField(t reflect.Type) (int, bool) {
+	if idx, ok := disruptiveActionFields.Load(t); ok {
+		return idx.(int), idx.(int) >= 0
+	}
+	idx := -1
+	if f, ok := t.FieldByName("DisruptiveAction_"); ok && len(f.Index) == 1 {
+		switch f.Type.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			idx = f.Index[0]
+		}
+	}
+	disruptiveActionFields.Store(t, idx)
+	return idx, idx >= 0
 }
 
 // debugLevel maps Coraza's SecDebugLogLevel levels to proxy log levels.
