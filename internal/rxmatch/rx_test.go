@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/corazawaf/coraza/v3"
-	"github.com/corazawaf/coraza/v3/types"
 
+	"github.com/meshwaf/meshwaf/internal/operatortest"
 	"github.com/meshwaf/meshwaf/internal/rxmatch"
 )
 
@@ -26,57 +26,20 @@ var patterns = []string{
 	`(?:ab){2,}`,
 }
 
-func newWAF(t *testing.T) coraza.WAF {
-	t.Helper()
+// TestOperatorMatchesStock compiles the same rules with stock Coraza's @rx and, after
+// Register, with ours, and compares matched rules and captures.
+func TestOperatorMatchesStock(t *testing.T) {
 	var rules strings.Builder
 	for i, p := range patterns {
 		fmt.Fprintf(&rules, "SecRule ARGS:q \"@rx %s\" \"id:%d,phase:1,pass,log,capture,logdata:'%%{tx.0}|%%{tx.1}|%%{tx.2}|%%{tx.3}|%%{tx.8}|%%{tx.9}'\"\n", p, i+1)
 	}
-	waf, err := coraza.NewWAF(coraza.NewWAFConfig().WithDirectives("SecRuleEngine On\n" + rules.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return waf
-}
-
-func verdicts(waf coraza.WAF, q string) string {
-	tx := waf.NewTransaction()
-	defer tx.Close()
-	tx.AddGetRequestArgument("q", q)
-	tx.ProcessRequestHeaders()
-	var out []string
-	for _, m := range tx.MatchedRules() {
-		if mr, ok := m.(types.MatchedRule); ok {
-			out = append(out, fmt.Sprintf("%d[%s]", mr.Rule().ID(), mr.Data()))
-		}
-	}
-	return strings.Join(out, " ")
-}
-
-// TestOperatorMatchesStock compiles the same rules with stock Coraza's @rx and, after
-// Register, with ours, and compares matched rules and captures.
-func TestOperatorMatchesStock(t *testing.T) {
-	stock := newWAF(t)
-	rxmatch.Register()
-	ours := newWAF(t)
 	inputs := []string{
 		"", "1 UNION ALL SELECT x", "1 union\nselect", "ſelect union ſelect", "key=12", "key=", "key=1x",
 		"a\nb", "AXB", "<img ONERROR =x>", "\xff\xfe", "\xffa", "café", "CAFÉ", "zzz", "line1\nline2\nline3",
 		"abab", "ab", "\xff", strings.Repeat("ab", 50),
 	}
-	matched := 0
-	for _, q := range inputs {
-		want, got := verdicts(stock, q), verdicts(ours, q)
-		if got != want {
-			t.Errorf("q=%q:\n ours  %s\n stock %s", q, got, want)
-		}
-		if got != "" {
-			matched++
-		}
-	}
-	if matched < len(inputs)/2 {
-		t.Fatalf("only %d of %d inputs matched: the comparison is too weak", matched, len(inputs))
-	}
+	cfg := coraza.NewWAFConfig().WithDirectives("SecRuleEngine On\n" + rules.String())
+	operatortest.CompareWithStock(t, cfg, rxmatch.Register, inputs)
 }
 
 func TestBadPatternRefusedAtLoad(t *testing.T) {
