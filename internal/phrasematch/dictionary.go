@@ -45,7 +45,7 @@ var ErrEmptyPhrase = errors.New("empty phrase")
 func New(phrases []string) (*Dictionary, error) {
 	sorted := make([]string, len(phrases))
 	for i, p := range phrases {
-		sorted[i] = foldString(p)
+		sorted[i] = FoldString(p)
 	}
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
@@ -150,7 +150,7 @@ func (d *Dictionary) Next(s string, from int) (start, end int, ok bool) {
 
 // longestAt is the length of the longest phrase at s[i:], 0 when none.
 func (d *Dictionary) longestAt(s string, i int) int {
-	cur := d.root[fold(s[i])]
+	cur := d.root[Fold(s[i])]
 	if cur == 0 {
 		return 0
 	}
@@ -163,7 +163,7 @@ func (d *Dictionary) longestAt(s string, i int) int {
 		if n.edges == 0 || j == len(s) {
 			return longest
 		}
-		cur = d.child(n, fold(s[j]))
+		cur = d.child(n, Fold(s[j]))
 		if cur == 0 {
 			return longest
 		}
@@ -194,20 +194,22 @@ func (d *Dictionary) child(n *node, b byte) int32 {
 	return 0
 }
 
-// fold lower-cases an ASCII letter and leaves every other byte alone.
-func fold(b byte) byte {
+// Fold lower-cases an ASCII letter and leaves every other byte alone: the case folding a
+// Dictionary compares with.
+func Fold(b byte) byte {
 	if 'A' <= b && b <= 'Z' {
 		return b + 'a' - 'A'
 	}
 	return b
 }
 
-func foldString(s string) string {
+// FoldString is s with Fold applied to every byte.
+func FoldString(s string) string {
 	for i := 0; i < len(s); i++ {
 		if 'A' <= s[i] && s[i] <= 'Z' {
 			b := []byte(s)
 			for j := i; j < len(b); j++ {
-				b[j] = fold(b[j])
+				b[j] = Fold(b[j])
 			}
 			return string(b)
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/meshwaf/meshwaf/internal/phrasematch"
 )
 
 // maxPhrases bounds the phrases a prefilter holds: an alternation of more than this many
@@ -29,7 +31,7 @@ func requiredPhrases(re *syntax.Regexp) []string {
 		if len(p) < minPhraseLen {
 			return nil
 		}
-		set[i] = asciiLower(p) // the parser upper-cases folded literals; matching folds anyway
+		set[i] = phrasematch.FoldString(p) // the parser upper-cases folded literals; matching folds anyway
 	}
 	slices.Sort(set)
 	return slices.Compact(set)
@@ -54,12 +56,13 @@ func required(re *syntax.Regexp) (set []string, ok bool) {
 		// side by side: each such run's product, and each other part's set, is required. Keep
 		// the one whose shortest phrase is longest.
 		var best []string
+		bestLen := 0
 		consider := func(s []string) {
 			if s == nil {
 				return
 			}
-			if best == nil || shortest(s) > shortest(best) || (shortest(s) == shortest(best) && len(s) < len(best)) {
-				best = s
+			if l := shortest(s); best == nil || l > bestLen || (l == bestLen && len(s) < len(best)) {
+				best, bestLen = s, l
 			}
 		}
 		run, inRun := []string{""}, false
@@ -224,7 +227,7 @@ func appendExactRune(b []byte, r rune, fold bool) []byte {
 	if r >= utf8.RuneSelf {
 		return append(b, gap...)
 	}
-	return append(b, byte(asciiLowerRune(r)))
+	return append(b, phrasematch.Fold(byte(r)))
 }
 
 // phrase is the longest piece of an exact string between gaps: any match of the string
@@ -239,13 +242,6 @@ func phrase(s string) string {
 	return best
 }
 
-func asciiLowerRune(r rune) rune {
-	if 'A' <= r && r <= 'Z' {
-		return r + 'a' - 'A'
-	}
-	return r
-}
-
 func shortest(set []string) int {
 	n := -1
 	for _, s := range set {
@@ -254,14 +250,4 @@ func shortest(set []string) int {
 		}
 	}
 	return n
-}
-
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
