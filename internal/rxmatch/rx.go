@@ -85,8 +85,12 @@ func (o Operator) Evaluate(tx plugintypes.TransactionState, value string) bool {
 		return false
 	}
 	re := o.regexp()
-	if !tx.Capturing() {
-		return re.MatchString(value)
+	// Most evaluations do not match. Go's regexp rejects without capture groups much faster
+	// (its NFA copies every group's positions per thread and step, and CRS patterns have
+	// dozens of groups), so the captures are computed only for an input known to match.
+	matched := re.MatchString(value)
+	if !matched || !tx.Capturing() {
+		return matched
 	}
 	m := re.FindStringSubmatchIndex(value)
 	if m == nil {
@@ -117,8 +121,10 @@ func newBinaryRX(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 }
 
 func (o binaryRX) Evaluate(tx plugintypes.TransactionState, value string) bool {
-	if !tx.Capturing() {
-		return o.re.MatchString(value)
+	// As in Operator.Evaluate: captures only for an input known to match.
+	matched := o.re.MatchString(value)
+	if !matched || !tx.Capturing() {
+		return matched
 	}
 	m := o.re.FindStringSubmatch(value)
 	if m == nil {

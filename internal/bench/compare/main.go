@@ -81,13 +81,15 @@ func run(rounds int, caseName string, n, mixed int, trace bool, paths []string) 
 			}
 			per := time.Since(start) / time.Duration(max(n, 1))
 			afterCase := memory()
+			start = time.Now()
 			for j := range mixed {
 				if _, err := bench.Wasm(ctx, p, &corpus[j%len(corpus)]); err != nil {
 					return fmt.Errorf("%s: mixed: %w", paths[i], err)
 				}
 			}
-			fmt.Printf("round %d %-28s load %6d ms  %6.1f MiB  %s %8d µs  %6.1f MiB  mixed(%d) %6.1f MiB\n",
-				r, paths[i], load.Milliseconds(), afterLoad, c.Name, per.Microseconds(), afterCase, mixed, memory())
+			mixedPer := time.Since(start) / time.Duration(max(mixed, 1))
+			fmt.Printf("round %d %-28s load %6d ms  %6.1f MiB  %s %8d µs  %6.1f MiB  mixed(%d) %8d µs %6.1f MiB\n",
+				r, paths[i], load.Milliseconds(), afterLoad, c.Name, per.Microseconds(), afterCase, mixed, mixedPer.Microseconds(), memory())
 			_ = p.Close(ctx)
 		}
 	}
