@@ -1,4 +1,4 @@
-// Package rxmatch is Coraza's @rx operator, changed in two ways that keep every verdict:
+// Package rxmatch is Coraza's @rx operator, changed in three ways that keep every verdict:
 //
 //   - A regular expression is checked (parsed) when its rule loads but compiled on its first
 //     use. At paranoia level 1 most CRS rules of levels 2 to 4 never run, and with the
@@ -7,6 +7,9 @@
 //   - Each expression gets, when one can be found, the set of phrases every match contains
 //     (found in its syntax tree at load); an input holding none of them is answered "no
 //     match" without running the expression.
+//   - Whether an expression matches is decided by a lazily built DFA (internal/lazydfa), one
+//     table lookup per byte; Go's regexp runs only to take the captures of an input known to
+//     match, or where the DFA's bounded cache does not suffice.
 //
 // Matching and captures are stock Coraza's: the pattern wrapped in (?sm), Go's regexp, TX.0 to
 // TX.8 captured; a pattern matching bytes that are not UTF-8 runs on rsc.io/binaryregexp, as
@@ -25,6 +28,7 @@ import (
 	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"rsc.io/binaryregexp"
 
+	"github.com/meshwaf/meshwaf/internal/lazydfa"
 	"github.com/meshwaf/meshwaf/internal/phrasematch"
 )
 
@@ -43,9 +47,11 @@ var _ plugintypes.Operator = Operator{}
 type expr struct {
 	pattern string
 	// filter holds phrases every match contains; nil when none were found.
-	filter *phrasematch.Dictionary
-	once   sync.Once
-	re     *regexp.Regexp
+	filter  *phrasematch.Dictionary
+	once    sync.Once
+	re      *regexp.Regexp
+	dfaOnce sync.Once
+	dfa     *lazydfa.DFA
 }
 
 func newRX(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
@@ -79,20 +85,30 @@ func (e *expr) regexp() *regexp.Regexp {
 	return e.re
 }
 
+// matcher builds the expression's DFA on first use, as regexp compiles.
+func (e *expr) matcher() *lazydfa.DFA {
+	e.dfaOnce.Do(func() {
+		d, err := lazydfa.New(e.pattern, e.regexp)
+		if err != nil {
+			panic(fmt.Sprintf("rxmatch: %q parsed at load but not now: %v", e.pattern, err))
+		}
+		e.dfa = d
+	})
+	return e.dfa
+}
+
 // Evaluate reports whether value matches; a capturing rule gets the match and its groups.
 func (o Operator) Evaluate(tx plugintypes.TransactionState, value string) bool {
 	if o.filter != nil && !o.filter.Contains(value) {
 		return false
 	}
-	re := o.regexp()
-	// Most evaluations do not match. Go's regexp rejects without capture groups much faster
-	// (its NFA copies every group's positions per thread and step, and CRS patterns have
-	// dozens of groups), so the captures are computed only for an input known to match.
-	matched := re.MatchString(value)
+	// Most evaluations do not match, and the DFA answers those without the regexp; captures
+	// are computed only for an input known to match.
+	matched := o.matcher().MatchString(value)
 	if !matched || !tx.Capturing() {
 		return matched
 	}
-	m := re.FindStringSubmatchIndex(value)
+	m := o.regexp().FindStringSubmatchIndex(value)
 	if m == nil {
 		return false
 	}
