@@ -70,6 +70,9 @@ type wideKey struct {
 type state struct {
 	off, n int32 // arena[off:off+n]
 	prev   rune
+	// atEnd caches whether the state matches at the end of the input: 0 not known yet,
+	// 1 no, 2 yes.
+	atEnd int8
 }
 
 func (d *DFA) pcs(s int32) []uint32 {
@@ -86,16 +89,24 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// withScratch runs f with scratch space for d's program.
-func (d *DFA) withScratch(f func()) {
+// needScratch takes scratch space for d's program from the pool, unless d holds some.
+func (d *DFA) needScratch() {
+	if d.scratch != nil {
+		return
+	}
 	sc := scratchPool.Get().(*scratch)
 	if n := len(d.prog.Inst); len(sc.seen.sparse) < n {
 		sc.seen, sc.next = newSparseSet(n), newSparseSet(n)
 	}
 	d.scratch = sc
-	f()
-	d.scratch = nil
-	scratchPool.Put(sc)
+}
+
+// releaseScratch returns d's scratch space to the pool.
+func (d *DFA) releaseScratch() {
+	if d.scratch != nil {
+		scratchPool.Put(d.scratch)
+		d.scratch = nil
+	}
 }
 
 // matched is the transition target meaning "the pattern has matched".
@@ -125,7 +136,9 @@ func New(pattern string, fallback func() *regexp.Regexp) (*DFA, error) {
 	d.zeros = make([]int32, d.nclass)
 	d.index = make(map[uint64]int32)
 	d.wide = make(map[wideKey]int32)
-	d.withScratch(d.reset)
+	d.needScratch()
+	d.reset()
+	d.releaseScratch()
 	return d, nil
 }
 
@@ -236,6 +249,7 @@ func (d *DFA) reset() {
 func (d *DFA) MatchString(s string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.releaseScratch() // taken by the first transition computed, if any
 	if d.startMatches {
 		return true
 	}
@@ -247,7 +261,7 @@ func (d *DFA) MatchString(s string) bool {
 			i++
 			slot := int(cur)*d.nclass + int(d.class[c])
 			if next = d.trans[slot]; next == 0 {
-				next = d.stepCached(cur, rune(c))
+				next = d.step(cur, rune(c))
 				d.trans[slot] = next
 			}
 		} else {
@@ -256,7 +270,7 @@ func (d *DFA) MatchString(s string) bool {
 			k := wideKey{cur, r}
 			var ok bool
 			if next, ok = d.wide[k]; !ok {
-				next = d.stepCached(cur, r)
+				next = d.step(cur, r)
 				d.wide[k] = next
 				d.size += 16
 			}
@@ -270,23 +284,22 @@ func (d *DFA) MatchString(s string) bool {
 			if resets++; resets > d.maxResets {
 				return d.fallback().MatchString(s)
 			}
-			d.withScratch(func() { next = d.restart(next) })
+			next = d.restart(next)
 		}
 		cur = next
 	}
-	var end bool
-	d.withScratch(func() { end = d.matchesAtEnd(cur) })
-	return end
-}
-
-// stepCached is step with scratch space.
-func (d *DFA) stepCached(s int32, r rune) (next int32) {
-	d.withScratch(func() { next = d.step(s, r) })
-	return next
+	if d.states[cur].atEnd == 0 {
+		d.states[cur].atEnd = 1
+		if d.matchesAtEnd(cur) {
+			d.states[cur].atEnd = 2
+		}
+	}
+	return d.states[cur].atEnd == 2
 }
 
 // restart empties the cache but for state s, which it returns under its new number.
 func (d *DFA) restart(s int32) int32 {
+	d.needScratch()
 	prev := d.states[s].prev
 	pcs := slices.Clone(d.pcs(s)) // the arena is about to be reused
 	d.reset()
@@ -301,6 +314,7 @@ func (d *DFA) restart(s int32) int32 {
 // rune and r are decided, the threads that accept r advance, and a new match attempt starts
 // after r (the search is unanchored).
 func (d *DFA) step(s int32, r rune) int32 {
+	d.needScratch()
 	flags := syntax.EmptyOpContext(d.states[s].prev, r)
 	d.next.clear()
 	d.seen.clear()
@@ -458,6 +472,7 @@ func hashState(prev rune, pcs []uint32) uint64 {
 // matchesAtEnd reports whether state s matches at the end of the input, where the assertions
 // see no next rune.
 func (d *DFA) matchesAtEnd(s int32) bool {
+	d.needScratch()
 	flags := syntax.EmptyOpContext(d.states[s].prev, -1)
 	d.next.clear()
 	d.seen.clear()

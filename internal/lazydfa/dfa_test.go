@@ -124,3 +124,31 @@ func FuzzAgreesWithRegexp(f *testing.F) {
 		check(t, pattern, input, strings.ToUpper(input), input+"\n", "\n"+input)
 	})
 }
+
+// BenchmarkMatchString compares the DFA with Go's regexp on a command-injection pattern in the
+// CRS's style over 1 KB of benign text (no match: the common case).
+func BenchmarkMatchString(b *testing.B) {
+	pattern := `(?i)(?:^|[;&|])[\s"'\\]*(?:c["'\\]*a["'\\]*t|w["'\\]*h["'\\]*o["'\\]*a["'\\]*m["'\\]*i|e["'\\]*n["'\\]*v)(?:[\s;|&<>]|$)`
+	re := regexp.MustCompile(pattern)
+	d, err := New(pattern, func() *regexp.Regexp { return re })
+	if err != nil {
+		b.Fatal(err)
+	}
+	input := strings.Repeat("the quick brown fox; jumps over the lazy dog & cats ", 20)
+	b.Run("dfa", func(b *testing.B) {
+		b.SetBytes(int64(len(input)))
+		for b.Loop() {
+			if d.MatchString(input) {
+				b.Fatal("matched")
+			}
+		}
+	})
+	b.Run("regexp", func(b *testing.B) {
+		b.SetBytes(int64(len(input)))
+		for b.Loop() {
+			if re.MatchString(input) {
+				b.Fatal("matched")
+			}
+		}
+	})
+}
