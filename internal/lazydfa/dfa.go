@@ -164,21 +164,25 @@ func (d *DFA) classify() {
 	// alike.
 	var cls [utf8.RuneSelf]int
 	n := 1
+	ids := make([]int, 2*utf8.RuneSelf) // (old class, in set) -> new class, -1 if none yet
 	for _, s := range sets {
-		ids := make(map[[2]int]int, 2*n)
-		for c := range cls {
-			k := [2]int{cls[c], 0}
-			if s.has(rune(c)) {
-				k[1] = 1
-			}
-			id, ok := ids[k]
-			if !ok {
-				id = len(ids)
-				ids[k] = id
-			}
-			cls[c] = id
+		ids = ids[:2*n]
+		for i := range ids {
+			ids[i] = -1
 		}
-		n = len(ids)
+		next := 0
+		for c := range cls {
+			k := 2 * cls[c]
+			if s.has(rune(c)) {
+				k++
+			}
+			if ids[k] < 0 {
+				ids[k] = next
+				next++
+			}
+			cls[c] = ids[k]
+		}
+		n = next
 	}
 	for c := range cls {
 		d.class[c] = uint8(cls[c])
