@@ -24,7 +24,7 @@ import (
 // The behaviour tests drive the compiled meshwaf.wasm through the wazero host, callback by
 // callback, the way Envoy would.
 
-func wafModule(t *testing.T) *wasmhost.Module {
+func wafModule(t testing.TB) *wasmhost.Module {
 	t.Helper()
 	return wasmtest.Module(t, wasmtest.Plugin)
 }
@@ -98,7 +98,7 @@ var (
 )
 
 // wafPlugin is one plugin shared by the tests: compiling CRS in Wasm takes seconds.
-func wafPlugin(t *testing.T) (*wasmhost.Plugin, *wasmtest.LogRecorder) {
+func wafPlugin(t testing.TB) (*wasmhost.Plugin, *wasmtest.LogRecorder) {
 	t.Helper()
 	m := wafModule(t)
 	pluginOnce.Do(func() {

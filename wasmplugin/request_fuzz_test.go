@@ -22,6 +22,10 @@ func FuzzRequest(f *testing.F) {
 	f.Add("POST", "/upload", "content-type: multipart/form-data; boundary=B", []byte("--B\r\nContent-Disposition: form-data; name=\"a\"; filename=\"x.php\"\r\n\r\n<?php ?>\r\n--B--\r\n"), uint16(10), uint16(40), false)
 	f.Add("PUT", "/api", "content-type: application/json\ncontent-type: text/xml", []byte(`{"a":[1,{"b":"<script>"}]}`), uint16(1), uint16(2), true)
 	f.Add("POST", "/xml", "content-type: text/xml", []byte(`<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>`), uint16(5), uint16(5), false)
+	// The module's compilation and the CRS load (seconds, more on a busy machine) happen here,
+	// once per process: in a fuzz worker each input has 10 s before the worker is killed as
+	// hung, which the first input would otherwise spend on them.
+	wafPlugin(f)
 	f.Fuzz(func(t *testing.T, method, path, rawHeaders string, body []byte, split1, split2 uint16, withTrailers bool) {
 		// Bounded so one execution stays about a millisecond: CRS over a large body costs
 		// about 40 µs a byte in Wasm (docs/security.md); the soak covers large bodies.
