@@ -14,16 +14,20 @@ import (
 	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
+	"github.com/meshwaf/meshwaf/internal/longcall"
 	"github.com/meshwaf/meshwaf/internal/phrasematch"
 	"github.com/meshwaf/meshwaf/internal/rxmatch"
 )
 
 // Operators of our own, with stock Coraza's verdicts and a fraction of its memory and load
 // time: @pm on a trie (internal/phrasematch), @rx compiled on first use behind a prefilter
-// (internal/rxmatch). Figures in docs/performance.md.
+// (internal/rxmatch). Each evaluation is also a checkpoint that keeps a large request's phase
+// within bounded memory (internal/longcall). Figures in docs/performance.md.
 func init() {
-	phrasematch.Register()
-	rxmatch.Register()
+	plugins.RegisterOperator("pm", longcall.Operator(phrasematch.NewPM))
+	plugins.RegisterOperator("pmFromFile", longcall.Operator(phrasematch.NewPMFromFile))
+	plugins.RegisterOperator("pmf", longcall.Operator(phrasematch.NewPMFromFile))
+	plugins.RegisterOperator("rx", longcall.Operator(rxmatch.New))
 	// Built out with coraza.disabled_operators.validateSchema (docs/build.md): it validates
 	// against schema files, and a plugin has none to read. A rule using it is refused by name.
 	plugins.RegisterOperator("validateSchema", func(plugintypes.OperatorOptions) (plugintypes.Operator, error) {

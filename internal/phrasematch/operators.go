@@ -20,9 +20,9 @@ const maxCaptures = 10
 // every WAF built afterwards in the process. @pmFromDataset stays stock (the CRS does not
 // use it).
 func Register() {
-	plugins.RegisterOperator("pm", newPM)
-	plugins.RegisterOperator("pmFromFile", newPMFromFile)
-	plugins.RegisterOperator("pmf", newPMFromFile)
+	plugins.RegisterOperator("pm", NewPM)
+	plugins.RegisterOperator("pmFromFile", NewPMFromFile)
+	plugins.RegisterOperator("pmf", NewPMFromFile)
 }
 
 // Operator is a @pm-family operator over one dictionary.
@@ -51,7 +51,8 @@ func (o *Operator) Evaluate(tx plugintypes.TransactionState, value string) bool 
 	return n > 0
 }
 
-func newPM(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+// NewPM is the @pm operator factory, for a caller that registers it wrapped.
+func NewPM(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 	phrases := SplitArguments(o.Arguments)
 	d, err := memoize(o.Memoizer, "phrasematch:pm:"+strings.Join(phrases, " "), func() (*Dictionary, error) {
 		d, err := New(phrases)
@@ -66,7 +67,8 @@ func newPM(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 	return &Operator{dict: d}, nil
 }
 
-func newPMFromFile(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+// NewPMFromFile is the @pmFromFile (and @pmf) operator factory.
+func NewPMFromFile(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 	name := strings.TrimSpace(o.Arguments)
 	key := "phrasematch:file:" + strings.Join(o.Path, ",") + ":" + name
 	d, err := memoize(o.Memoizer, key, func() (*Dictionary, error) {

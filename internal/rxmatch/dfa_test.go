@@ -31,7 +31,7 @@ func TestCRSDFAAgreesWithRegexp(t *testing.T) {
 			if matchesNonUTF8(pattern) {
 				continue // binaryregexp, no DFA
 			}
-			op, err := newRX(plugintypes.OperatorOptions{Arguments: pattern})
+			op, err := New(plugintypes.OperatorOptions{Arguments: pattern})
 			if err != nil {
 				t.Fatalf("%q: %v", pattern, err)
 			}

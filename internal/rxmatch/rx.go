@@ -36,7 +36,7 @@ import (
 const maxCaptures = 9
 
 // Register replaces Coraza's @rx for every WAF built afterwards in the process.
-func Register() { plugins.RegisterOperator("rx", newRX) }
+func Register() { plugins.RegisterOperator("rx", New) }
 
 // Operator is one rule's @rx.
 type Operator struct{ *expr }
@@ -54,7 +54,8 @@ type expr struct {
 	dfa     *lazydfa.DFA
 }
 
-func newRX(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+// New is the @rx operator factory, for a caller that registers it wrapped.
+func New(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 	if matchesNonUTF8(o.Arguments) {
 		return newBinaryRX(o)
 	}
