@@ -323,6 +323,9 @@ func gofmtCheck(ctx context.Context) error {
 func vetWasm(ctx context.Context) error {
 	env := []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"}
 	tags := strings.Join(wasmbuild.Tags, ",")
+	if err := wasmbuild.WriteGenerated(); err != nil {
+		return err
+	}
 	var list bytes.Buffer
 	args := append([]string{"list", "-e", "-deps", "-tags", tags,
 		"-f", `{{if and (not .Standard) (eq .Module.Path "github.com/meshwaf/meshwaf")}}{{.Dir}}{{"\t"}}{{join .GoFiles " "}}{{"\t"}}{{.Error}}{{end}}`},

@@ -61,12 +61,12 @@ func New(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 	}
 	pattern := "(?sm)" + o.Arguments
 	v, err := memoize(o.Memoizer, "rxmatch:"+pattern, func() (any, error) {
-		tree, err := syntax.Parse(pattern, syntax.Perl)
+		phrases, err := analyse(pattern)
 		if err != nil {
 			return nil, err
 		}
 		e := &expr{pattern: pattern}
-		if phrases := requiredPhrases(tree); phrases != nil {
+		if phrases != nil {
 			if e.filter, err = phrasematch.New(phrases); err != nil {
 				return nil, fmt.Errorf("prefilter of %q: %w", o.Arguments, err)
 			}
@@ -79,8 +79,23 @@ func New(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 	return Operator{v.(*expr)}, nil
 }
 
-// regexp compiles the expression on first use. It parsed when the rule loaded, and a pattern
-// Go parses, Go compiles.
+// analyse checks that pattern parses and returns its prefilter phrases (nil for none),
+// from the generated analyses for a CRS expression, else by parsing it.
+func analyse(pattern string) ([]string, error) { return analyseWith(embedded(), pattern) }
+
+func analyseWith(a analyses, pattern string) ([]string, error) {
+	if phrases, known, err := a.phrases(pattern); known || err != nil {
+		return phrases, err
+	}
+	tree, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	return requiredPhrases(tree), nil
+}
+
+// regexp compiles the expression on first use. It parsed when the rule loaded (or when
+// the CRS analyses were generated), and a pattern Go parses, Go compiles.
 func (e *expr) regexp() *regexp.Regexp {
 	e.once.Do(func() { e.re = regexp.MustCompile(e.pattern) })
 	return e.re

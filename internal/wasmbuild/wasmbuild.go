@@ -15,14 +15,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
+
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
+
+	"github.com/meshwaf/meshwaf/internal/rxmatch"
 )
 
 // Tags are the build tags every meshwaf module is built with (see docs/build.md for why).
-var Tags = []string{"no_fs_access", "coraza.disabled_operators.validateSchema"}
+var Tags = []string{"no_fs_access", "coraza.disabled_operators.validateSchema", AnalysesTag}
+
+// AnalysesTag embeds the CRS expressions' analyses, generated before each build that has it
+// (internal/rxmatch, known.go).
+const AnalysesTag = "meshwaf_crs_analyses"
 
 // Options say what to build.
 type Options struct {
@@ -45,6 +54,11 @@ func Build(opts Options) (string, error) {
 	tags := opts.Tags
 	if tags == nil {
 		tags = Tags
+	}
+	if slices.Contains(tags, AnalysesTag) {
+		if err := writeAnalyses(root); err != nil {
+			return "", fmt.Errorf("generating %s: %w", rxmatch.AnalysesFile, err)
+		}
 	}
 	sum, err := sourceHash(root, opts.Package, tags)
 	if err != nil {
@@ -95,6 +109,47 @@ func Build(opts Options) (string, error) {
 		return "", err
 	}
 	return opts.Output, nil
+}
+
+// WriteGenerated writes the generated files a build with Tags embeds, for tools that load the
+// packages with those tags without building (go vet).
+func WriteGenerated() error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return err
+	}
+	return writeAnalyses(root)
+}
+
+// writeAnalyses writes internal/rxmatch's analyses of the embedded CRS, unless the file
+// already holds them: builds started together (test binaries) write the same bytes, each
+// through a rename, and an unchanged file keeps the build cache's hash.
+func writeAnalyses(root string) error {
+	text, err := rxmatch.GenerateAnalyses(coreruleset.FS, "@owasp_crs/*.conf")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(root, "internal", "rxmatch", rxmatch.AnalysesFile)
+	if old, err := os.ReadFile(path); err == nil && string(old) == text {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), rxmatch.AnalysesFile+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.WriteString(text); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // keepBuilds is how many modules of one package the cache keeps: enough for a few branches'
