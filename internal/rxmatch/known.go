@@ -39,7 +39,7 @@ var rxArgument = regexp.MustCompile(`"!?@rx ((?:[^"\\]|\\.)*)"`)
 
 // GenerateAnalyses returns the file's content for the @rx expressions of the rule files in
 // fsys that match glob: one line per expression, its key, then "-" for no prefilter or its
-// phrases, quoted.
+// phrases, each quoted unless plain.
 func GenerateAnalyses(fsys fs.FS, glob string) (string, error) {
 	files, err := fs.Glob(fsys, glob)
 	if err != nil {
@@ -88,9 +88,25 @@ func formatAnalysis(pattern string, phrases []string) string {
 	}
 	for _, p := range phrases {
 		b.WriteByte(' ')
-		b.WriteString(strconv.Quote(p))
+		if plain(p) {
+			b.WriteString(p)
+		} else {
+			b.WriteString(strconv.Quote(p))
+		}
 	}
 	return b.String()
+}
+
+// plain reports whether a phrase is written as it is: printable ASCII without a space, a
+// quote or a backslash, so that it reads back without unquoting (most do; it is faster in
+// Wasm at every VM's start). Any other phrase is written quoted.
+func plain(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return p != ""
 }
 
 // analyses is a generated file read into key → the rest of its line.
@@ -121,7 +137,14 @@ func (a analyses) phrases(pattern string) (phrases []string, known bool, err err
 	if rest == "-" {
 		return nil, true, nil
 	}
+	phrases = make([]string, 0, strings.Count(rest, " ")+1)
 	for rest != "" {
+		if rest[0] != '"' {
+			var p string
+			p, rest, _ = strings.Cut(rest, " ")
+			phrases = append(phrases, p)
+			continue
+		}
 		q, err := strconv.QuotedPrefix(rest)
 		if err != nil {
 			return nil, false, fmt.Errorf("%s, entry %s: %w", AnalysesFile, analysisKey(pattern), err)

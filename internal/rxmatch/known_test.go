@@ -86,3 +86,16 @@ func TestListedExpressionNotParsedAtLoad(t *testing.T) {
 		t.Fatal("a bad pattern not listed was accepted")
 	}
 }
+
+// TestAnalysisLineRoundTrip: phrases written plain or quoted read back the same.
+func TestAnalysisLineRoundTrip(t *testing.T) {
+	want := []string{"a b", `q"`, `back\slash`, "plain", "é", "tab\t"}
+	got, known, err := parseAnalyses(formatAnalysis("(?sm)x", want)).phrases("(?sm)x")
+	if err != nil || !known || !slices.Equal(got, want) {
+		t.Fatalf("read back %q, %v, %v; want %q", got, known, err, want)
+	}
+	got, known, err = parseAnalyses(formatAnalysis("(?sm)y", nil)).phrases("(?sm)y")
+	if err != nil || !known || got != nil {
+		t.Fatalf("no phrases read back as %q, %v, %v", got, known, err)
+	}
+}

@@ -46,12 +46,16 @@ var _ plugintypes.Operator = Operator{}
 // expr is one pattern, shared by every rule that uses it.
 type expr struct {
 	pattern string
-	// filter holds phrases every match contains; nil when none were found.
-	filter  *phrasematch.Dictionary
-	once    sync.Once
-	re      *regexp.Regexp
-	dfaOnce sync.Once
-	dfa     *lazydfa.DFA
+	// phrases are the phrases every match contains; nil when none were found. Their
+	// dictionary is built on first use, like the expression: at paranoia level 1 the
+	// expressions of levels 2 to 4 never run.
+	phrases    []string
+	filterOnce sync.Once
+	filter     *phrasematch.Dictionary
+	once       sync.Once
+	re         *regexp.Regexp
+	dfaOnce    sync.Once
+	dfa        *lazydfa.DFA
 }
 
 // New is the @rx operator factory, for a caller that registers it wrapped.
@@ -65,13 +69,7 @@ func New(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := &expr{pattern: pattern}
-		if phrases != nil {
-			if e.filter, err = phrasematch.New(phrases); err != nil {
-				return nil, fmt.Errorf("prefilter of %q: %w", o.Arguments, err)
-			}
-		}
-		return e, nil
+		return &expr{pattern: pattern, phrases: phrases}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -101,6 +99,17 @@ func (e *expr) regexp() *regexp.Regexp {
 	return e.re
 }
 
+// prefilter builds the dictionary of the expression's phrases on first use; nil means every
+// input runs the expression. The analysis keeps phrases of at least two bytes, which New
+// accepts, but should it refuse them, the expression would simply run unfiltered.
+func (e *expr) prefilter() *phrasematch.Dictionary {
+	if e.phrases == nil {
+		return nil
+	}
+	e.filterOnce.Do(func() { e.filter, _ = phrasematch.New(e.phrases) })
+	return e.filter
+}
+
 // matcher builds the expression's DFA on first use, as regexp compiles.
 func (e *expr) matcher() *lazydfa.DFA {
 	e.dfaOnce.Do(func() {
@@ -115,7 +124,7 @@ func (e *expr) matcher() *lazydfa.DFA {
 
 // Evaluate reports whether value matches; a capturing rule gets the match and its groups.
 func (o Operator) Evaluate(tx plugintypes.TransactionState, value string) bool {
-	if o.filter != nil && !o.filter.Contains(value) {
+	if f := o.prefilter(); f != nil && !f.Contains(value) {
 		return false
 	}
 	// Most evaluations do not match, and the DFA answers those without the regexp; captures
