@@ -84,7 +84,7 @@ func (l *directiveFacts) scan(lines []string, root fs.FS, depth int) error {
 				if err != nil {
 					return err
 				}
-				if err := l.scan(directiveLines(string(data)), root, depth+1); err != nil {
+				if err := l.scan(directiveLines(string(data), scanned), root, depth+1); err != nil {
 					return err
 				}
 			}
@@ -94,16 +94,28 @@ func (l *directiveFacts) scan(lines []string, root fs.FS, depth int) error {
 }
 
 // directiveLines splits a configuration file into directives, joining lines continued with a
-// trailing backslash and dropping comments and blank lines.
-func directiveLines(text string) []string {
+// trailing backslash and dropping comments and blank lines. Only directives whose name keep
+// accepts are returned (and joined): a CRS file is mostly long SecRules the scan ignores, and
+// this runs at every VM's start.
+func directiveLines(text string, keep func(name string) bool) []string {
 	var out []string
 	var cur strings.Builder
-	for _, raw := range strings.Split(text, "\n") {
+	continued, kept := false, false
+	for raw := range strings.Lines(text) {
 		line := strings.TrimSpace(raw)
-		if cur.Len() == 0 && (line == "" || strings.HasPrefix(line, "#")) {
+		if !continued {
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			name, _, _ := strings.Cut(line, " ")
+			name, _, _ = strings.Cut(name, "\t")
+			kept = keep(strings.TrimSuffix(name, "\\"))
+		}
+		continued = strings.HasSuffix(line, "\\")
+		if !kept {
 			continue
 		}
-		if strings.HasSuffix(line, "\\") {
+		if continued {
 			cur.WriteString(strings.TrimSuffix(line, "\\"))
 			cur.WriteByte(' ')
 			continue
@@ -116,6 +128,16 @@ func directiveLines(text string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// scanned reports whether scan reads a directive of this name.
+func scanned(name string) bool {
+	for _, n := range [...]string{"SecRequestBodyLimit", "SecDefaultAction", "SecRequestBodyInMemoryLimit", "SecResponseBodyLimit", "Include"} {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // phaseNames are the names seclang accepts for phases besides their numbers.

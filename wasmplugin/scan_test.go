@@ -85,3 +85,19 @@ func TestMissingDefaultActions(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectiveLines: directives are joined across continuations, comments and blank lines
+// dropped, and a directive the scan does not read is skipped with all its continuation lines.
+func TestDirectiveLines(t *testing.T) {
+	text := "# comment\n\nSecRule ARGS \"@rx a\" \\\n  \"id:1,\\\n  SecRequestBodyLimit 9\"\n" +
+		"SecRequestBodyLimit \\\n  1000\nSecDefaultAction\t\"phase:2,log\"\n  secresponsebodylimit 5\nSecAction \"id:2\"\nInclude a.conf"
+	got := directiveLines(text, scanned)
+	want := []string{"SecRequestBodyLimit  1000", "SecDefaultAction\t\"phase:2,log\"", "secresponsebodylimit 5", "Include a.conf"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	all := directiveLines(text, func(string) bool { return true })
+	if len(all) != 6 || all[0] != `SecRule ARGS "@rx a"  "id:1, SecRequestBodyLimit 9"` {
+		t.Fatalf("every directive: %q", all)
+	}
+}
