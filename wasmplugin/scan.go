@@ -109,7 +109,9 @@ func directiveLines(text string, keep func(name string) bool) []string {
 			}
 			name, _, _ := strings.Cut(line, " ")
 			name, _, _ = strings.Cut(name, "\t")
-			kept = keep(strings.TrimSuffix(name, "\\"))
+			name = strings.TrimSuffix(name, "\\")
+			// A first line of only a backslash names nothing yet: keep the directive whole.
+			kept = name == "" || keep(name)
 		}
 		continued = strings.HasSuffix(line, "\\")
 		if !kept {

@@ -96,6 +96,9 @@ func TestDirectiveLines(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
+	if got := directiveLines("\\\n  SecRequestBodyLimit 5\n", scanned); len(got) != 1 || !strings.Contains(got[0], "SecRequestBodyLimit 5") {
+		t.Fatalf("directive named on its second line: %q", got)
+	}
 	all := directiveLines(text, func(string) bool { return true })
 	if len(all) != 6 || all[0] != `SecRule ARGS "@rx a"  "id:1, SecRequestBodyLimit 9"` {
 		t.Fatalf("every directive: %q", all)

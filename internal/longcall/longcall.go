@@ -14,7 +14,11 @@
 //     phase: for each argument, each variable and each prefix of each rule's transformation
 //     chain. A 650-field JSON body fills it with some 300,000 entries (35 MB natively), and a
 //     Go map never shrinks. A checkpoint empties the cache when it holds more than
-//     CacheBound entries; the cache only saves recomputation, so verdicts do not change.
+//     CacheBound entries. The cache saves recomputation, with one exception in Coraza: a
+//     single-value variable (MATCHED_VAR) is cached under an empty key, so a later rule
+//     transforming it may get the value an earlier rule of the phase cached; after a clear it
+//     gets the current value. The CRS never transforms MATCHED_VAR(S) (t:none), and the FTW
+//     suite is unchanged; the points where the cache is emptied depend only on the request.
 //
 // The cache is a field Coraza does not export; it is found by name once per transaction
 // type, and TestFindsCorazaTransformationCache fails if a Coraza upgrade renames it.
@@ -24,6 +28,7 @@ package longcall
 import (
 	"reflect"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -40,7 +45,16 @@ const (
 	CacheBound = 8192
 )
 
-var evaluations atomic.Uint32
+// counting is the transaction whose evaluations are being counted and how many there were:
+// the count starts again with each transaction, so where the cache is emptied depends only
+// on the request, never on the traffic before it. (In Wasm one goroutine evaluates at a time;
+// natively, transactions evaluated at once restart each other's count, which only makes the
+// bound act less often there, where the GC has threads of its own.)
+var counting struct {
+	sync.Mutex
+	tx plugintypes.TransactionState
+	n  uint32
+}
 
 // Operator wraps an operator factory so that each evaluation of its operators is a
 // checkpoint.
@@ -64,7 +78,14 @@ func (c checkpointed) Evaluate(tx plugintypes.TransactionState, value string) bo
 // Checkpoint counts one evaluation in tx; every 64th bounds tx's transformation cache and,
 // in Wasm, lets the GC's goroutines run.
 func Checkpoint(tx plugintypes.TransactionState) {
-	if evaluations.Add(1)%every != 0 {
+	counting.Lock()
+	if counting.tx != tx {
+		counting.tx, counting.n = tx, 0
+	}
+	counting.n++
+	act := counting.n%every == 0
+	counting.Unlock()
+	if !act {
 		return
 	}
 	if cache, ok := transformationCache(tx); ok && cache.Len() > CacheBound {

@@ -137,11 +137,18 @@ func (a analyses) phrases(pattern string) (phrases []string, known bool, err err
 	if rest == "-" {
 		return nil, true, nil
 	}
+	if rest == "" {
+		// An empty phrase list would reject every input: a damaged file must not do that.
+		return nil, false, fmt.Errorf("%s, entry %s: no phrases and no -", AnalysesFile, analysisKey(pattern))
+	}
 	phrases = make([]string, 0, strings.Count(rest, " ")+1)
 	for rest != "" {
 		if rest[0] != '"' {
 			var p string
 			p, rest, _ = strings.Cut(rest, " ")
+			if p == "" {
+				return nil, false, fmt.Errorf("%s, entry %s: empty phrase", AnalysesFile, analysisKey(pattern))
+			}
 			phrases = append(phrases, p)
 			continue
 		}

@@ -99,3 +99,14 @@ func TestAnalysisLineRoundTrip(t *testing.T) {
 		t.Fatalf("no phrases read back as %q, %v, %v", got, known, err)
 	}
 }
+
+// TestDamagedAnalysisLineRefused: a line without phrases or "-", or with an empty phrase,
+// is an error, never an empty prefilter (which would reject every input).
+func TestDamagedAnalysisLineRefused(t *testing.T) {
+	key := analysisKey("(?sm)abc")
+	for _, line := range []string{key, key + " ", key + " abc  def"} {
+		if p, known, err := parseAnalyses(line).phrases("(?sm)abc"); err == nil || known {
+			t.Errorf("line %q read as %q, known %v, no error", line, p, known)
+		}
+	}
+}
