@@ -26,8 +26,7 @@ func TestCRSDFAAgreesWithRegexp(t *testing.T) {
 			t.Fatal(err)
 		}
 		inputs := append(payloads(t, strings.TrimSuffix(path.Base(conf), ".conf")), benign...)
-		for _, m := range rxInRule.FindAllStringSubmatch(string(text), -1) {
-			pattern := strings.ReplaceAll(m[1], `\"`, `"`)
+		for _, pattern := range ruleArguments(string(text)) {
 			if matchesNonUTF8(pattern) {
 				continue // binaryregexp, no DFA
 			}

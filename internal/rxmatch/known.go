@@ -37,6 +37,15 @@ func analysisKey(pattern string) string {
 // from Coraza is only a key no rule asks for: that expression is parsed at load.
 var rxArgument = regexp.MustCompile(`"!?@rx ((?:[^"\\]|\\.)*)"`)
 
+// ruleArguments returns the arguments of the @rx operators in a rule file's text.
+func ruleArguments(text string) []string {
+	var args []string
+	for _, m := range rxArgument.FindAllStringSubmatch(text, -1) {
+		args = append(args, strings.TrimSpace(strings.ReplaceAll(m[1], `\"`, `"`)))
+	}
+	return args
+}
+
 // GenerateAnalyses returns the file's content for the @rx expressions of the rule files in
 // fsys that match glob: one line per expression, its key, then "-" for no prefilter or its
 // phrases, each quoted unless plain.
@@ -55,8 +64,7 @@ func GenerateAnalyses(fsys fs.FS, glob string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		for _, m := range rxArgument.FindAllStringSubmatch(string(text), -1) {
-			arg := strings.TrimSpace(strings.ReplaceAll(m[1], `\"`, `"`))
+		for _, arg := range ruleArguments(string(text)) {
 			pattern := "(?sm)" + arg
 			if seen[pattern] || matchesNonUTF8(arg) { // binary expressions have no prefilter
 				continue

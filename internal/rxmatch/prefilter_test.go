@@ -101,8 +101,6 @@ func FuzzPrefilterSound(f *testing.F) {
 	})
 }
 
-var rxInRule = regexp.MustCompile(`(?m)^SecRule .*?"@rx ((?:[^"\\]|\\.)*)"`)
-
 // TestCRSPrefiltersSound checks each CRS expression's prefilter against the payloads of the
 // CRS regression tests of its file (decoded and not), where its true matches are.
 func TestCRSPrefiltersSound(t *testing.T) {
@@ -117,8 +115,7 @@ func TestCRSPrefiltersSound(t *testing.T) {
 			t.Fatal(err)
 		}
 		inputs := payloads(t, strings.TrimSuffix(path.Base(conf), ".conf"))
-		for _, m := range rxInRule.FindAllStringSubmatch(string(text), -1) {
-			pattern := strings.ReplaceAll(m[1], `\"`, `"`)
+		for _, pattern := range ruleArguments(string(text)) {
 			total++
 			if checkSound(t, pattern, inputs...) {
 				filtered++
