@@ -9,31 +9,15 @@ import (
 	"strings"
 
 	"github.com/corazawaf/coraza/v3"
-	"github.com/corazawaf/coraza/v3/experimental/plugins"
-	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
-	"github.com/meshwaf/meshwaf/internal/longcall"
-	"github.com/meshwaf/meshwaf/internal/phrasematch"
-	"github.com/meshwaf/meshwaf/internal/rxmatch"
+	"github.com/meshwaf/meshwaf/internal/operators"
 )
 
-// Operators of our own, with stock Coraza's verdicts and a fraction of its memory and load
-// time: @pm on a trie (internal/phrasematch), @rx compiled on first use behind a prefilter
-// (internal/rxmatch). Each evaluation is also a checkpoint that keeps a large request's phase
-// within bounded memory (internal/longcall). Figures in docs/performance.md.
-func init() {
-	plugins.RegisterOperator("pm", longcall.Operator(phrasematch.NewPM))
-	plugins.RegisterOperator("pmFromFile", longcall.Operator(phrasematch.NewPMFromFile))
-	plugins.RegisterOperator("pmf", longcall.Operator(phrasematch.NewPMFromFile))
-	plugins.RegisterOperator("rx", longcall.Operator(rxmatch.New))
-	// Built out with coraza.disabled_operators.validateSchema (docs/build.md): it validates
-	// against schema files, and a plugin has none to read. A rule using it is refused by name.
-	plugins.RegisterOperator("validateSchema", func(plugintypes.OperatorOptions) (plugintypes.Operator, error) {
-		return nil, errors.New("@validateSchema is not available in meshwaf: it reads schema files, and a Wasm plugin has no files to read (build tag coraza.disabled_operators.validateSchema)")
-	})
-}
+// The plugin's WAFs use meshwaf's operators (internal/operators): registered before any
+// directive set compiles.
+func init() { operators.Register() }
 
 // wafs holds one Coraza WAF per directive set: each set is compiled once and shared by every
 // authority that names it.

@@ -65,11 +65,18 @@ func ParseArgs(args []string) (Options, error) {
 }
 
 // CaseReport is one corpus entry on both sides.
+// Ratio is Wasm against stock Coraza, the figure the goals are set in. It splits into Work
+// (the plugin's engine natively against stock Coraza: how much of stock Coraza's work the
+// plugin's operators leave) times WasmFactor (the plugin in Wasm against the same engine
+// natively: what Wasm in wazero costs on top of the same code).
 type CaseReport struct {
-	Name   string  `json:"name"`
-	Wasm   Result  `json:"wasm"`
-	Native Result  `json:"native"`
-	Ratio  float64 `json:"ratio"`
+	Name         string  `json:"name"`
+	Wasm         Result  `json:"wasm"`
+	Native       Result  `json:"native"`
+	NativePlugin Result  `json:"native_plugin"`
+	Ratio        float64 `json:"ratio"`
+	Work         float64 `json:"work"`
+	WasmFactor   float64 `json:"wasm_factor"`
 }
 
 // HTTPReport is one load run through the local runner.
@@ -92,9 +99,12 @@ type BodyPoint struct {
 type Report struct {
 	RatioBenignGet        float64      `json:"ratio_benign_get"`
 	RatioMixed            float64      `json:"ratio_mixed"`
+	WorkMixed             float64      `json:"work_mixed"`
+	WasmFactorMixed       float64      `json:"wasm_factor_mixed"`
 	RatioBenignGetV8      float64      `json:"ratio_benign_get_v8,omitempty"`
 	CRSLoadMsWasm         float64      `json:"crs_load_ms_wasm"`
 	CRSLoadMsNative       float64      `json:"crs_load_ms_native"`
+	CRSLoadMsNativePlugin float64      `json:"crs_load_ms_native_plugin"`
 	CRSLoadMsV8           float64      `json:"crs_load_ms_v8,omitempty"`
 	VMMemoryMiBAfterLoad  float64      `json:"vm_memory_mib_after_load"`
 	VMMemoryMiBAfterSoak  float64      `json:"vm_memory_mib_after_soak"`
@@ -120,8 +130,9 @@ type Report struct {
 	Seconds               float64      `json:"seconds"`
 }
 
-// MarshalJSON writes the report with one ratio_<case> key per corpus entry besides the
-// fields (ratio_benign_get is the first), so every case's gap stays visible at the top level.
+// MarshalJSON writes the report with ratio_<case>, work_<case> and wasm_factor_<case> keys
+// per corpus entry besides the fields (ratio_benign_get is the first), so every case's gap,
+// and what it is made of, stays visible at the top level.
 func (r Report) MarshalJSON() ([]byte, error) {
 	type fields Report // without this method
 	b, err := json.Marshal(fields(r))
@@ -134,6 +145,8 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}
 	for _, c := range r.Cases {
 		m["ratio_"+c.Name] = c.Ratio
+		m["work_"+c.Name] = c.Work
+		m["wasm_factor_"+c.Name] = c.WasmFactor
 	}
 	return json.Marshal(m)
 }
@@ -165,6 +178,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("native WAF: %w", err)
 	}
 	r.CRSLoadMsNative = ms(time.Since(start))
+	start = time.Now()
+	engine, err := NewNativePluginWAF(Directives)
+	if err != nil {
+		return nil, fmt.Errorf("native WAF with the plugin's operators: %w", err)
+	}
+	r.CRSLoadMsNativePlugin = ms(time.Since(start))
 
 	mod, err := wasmhost.CompileFile(ctx, o.Wasm)
 	if err != nil {
@@ -194,8 +213,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	r.VMMemoryMiBAfterLoad = float64(sizes[0]) / mib
-	o.logf("CRS load: wasm %.0f ms (median of %v), native %.0f ms; VM memory %.1f MiB",
-		r.CRSLoadMsWasm, loads, r.CRSLoadMsNative, r.VMMemoryMiBAfterLoad)
+	o.logf("CRS load: wasm %.0f ms (median of %v), native %.0f ms (with the plugin's operators %.0f ms); VM memory %.1f MiB",
+		r.CRSLoadMsWasm, loads, r.CRSLoadMsNative, r.CRSLoadMsNativePlugin, r.VMMemoryMiBAfterLoad)
 
 	corpus := Corpus()
 	if o.Cases != "" {
@@ -206,11 +225,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		corpus = slices.DeleteFunc(corpus, func(c Case) bool { return !re.MatchString(c.Name) })
 	}
 	for i := range corpus {
-		if err := check(ctx, plugin, waf, &corpus[i]); err != nil {
+		if err := check(ctx, plugin, waf, engine, &corpus[i]); err != nil {
 			return nil, err
 		}
 	}
-	var ratios []float64
+	var ratios, works, factors []float64
 	for i := range corpus {
 		c := &corpus[i]
 		wr, err := measure(o.BenchMin, func() error { _, err := Wasm(ctx, plugin, c); return err })
@@ -221,16 +240,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s (native): %w", c.Name, err)
 		}
-		cr := CaseReport{Name: c.Name, Wasm: wr, Native: nr, Ratio: wr.NsPerOp / nr.NsPerOp}
+		er, err := measure(o.BenchMin, func() error { _, err := Native(engine, c); return err })
+		if err != nil {
+			return nil, fmt.Errorf("%s (native, plugin's operators): %w", c.Name, err)
+		}
+		cr := CaseReport{Name: c.Name, Wasm: wr, Native: nr, NativePlugin: er,
+			Ratio: wr.NsPerOp / nr.NsPerOp, Work: er.NsPerOp / nr.NsPerOp, WasmFactor: wr.NsPerOp / er.NsPerOp}
 		r.Cases = append(r.Cases, cr)
-		ratios = append(ratios, cr.Ratio)
-		o.logf("%-22s wasm %10.0f ns/op  native %10.0f ns/op  ratio %.2f", c.Name, wr.NsPerOp, nr.NsPerOp, cr.Ratio)
+		ratios, works, factors = append(ratios, cr.Ratio), append(works, cr.Work), append(factors, cr.WasmFactor)
+		o.logf("%-22s wasm %10.0f ns/op  native %10.0f ns/op  ratio %.2f  (native with the plugin's operators %10.0f ns/op: work %.2f x wasm factor %.2f)",
+			c.Name, wr.NsPerOp, nr.NsPerOp, cr.Ratio, er.NsPerOp, cr.Work, cr.WasmFactor)
 		if c.Name == "benign_get" {
 			r.RatioBenignGet = cr.Ratio
 			r.BenignGetNsWasm, r.BenignGetNsNative = wr.NsPerOp, nr.NsPerOp
 		}
 	}
-	r.RatioMixed = geomean(ratios)
+	r.RatioMixed, r.WorkMixed, r.WasmFactorMixed = geomean(ratios), geomean(works), geomean(factors)
 
 	if o.V8N > 0 {
 		v8, err := runV8(ctx, o)
@@ -337,18 +362,23 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // PrintTable writes the report as a table.
 func PrintTable(w io.Writer, r *Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\twasm ns/op\twasm B/op\twasm allocs/op\tnative ns/op\tnative B/op\tnative allocs/op\twasm/native\t")
+	fmt.Fprintln(tw, "case\twasm ns/op\twasm B/op\twasm allocs/op\tnative ns/op\tnative B/op\tnative allocs/op\twasm/native\tengine ns/op\twork\twasm factor\t")
 	for _, c := range r.Cases {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f\t\n", c.Name,
-			c.Wasm.NsPerOp, c.Wasm.BytesPerOp, c.Wasm.AllocsPerOp, c.Native.NsPerOp, c.Native.BytesPerOp, c.Native.AllocsPerOp, c.Ratio)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f\t%.0f\t%.2f\t%.2f\t\n", c.Name,
+			c.Wasm.NsPerOp, c.Wasm.BytesPerOp, c.Wasm.AllocsPerOp, c.Native.NsPerOp, c.Native.BytesPerOp, c.Native.AllocsPerOp, c.Ratio,
+			c.NativePlugin.NsPerOp, c.Work, c.WasmFactor)
 	}
-	fmt.Fprintf(tw, "geometric mean\t\t\t\t\t\t\t%.2f\t\n", r.RatioMixed)
+	fmt.Fprintf(tw, "geometric mean\t\t\t\t\t\t\t%.2f\t\t%.2f\t%.2f\t\n", r.RatioMixed, r.WorkMixed, r.WasmFactorMixed)
+	tw.Flush()
+	fmt.Fprintln(w, "engine: native Coraza with the plugin's operators; work = engine/native; wasm factor = wasm/engine")
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
 	row("ratio_benign_get", "%.2f", r.RatioBenignGet)
 	row("ratio_mixed", "%.2f", r.RatioMixed)
+	row("work_mixed", "%.2f  (the plugin's engine natively / stock Coraza)", r.WorkMixed)
+	row("wasm_factor_mixed", "%.2f  (the plugin in wazero / its engine natively)", r.WasmFactorMixed)
 	if r.V8Error == "" && r.BenignGetNsV8 > 0 {
 		row("ratio_benign_get_v8", "%.2f  (%.0f ns/op in V8)", r.RatioBenignGetV8, r.BenignGetNsV8)
 		row("crs_load_ms_v8", "%.0f", r.CRSLoadMsV8)
@@ -356,7 +386,7 @@ func PrintTable(w io.Writer, r *Report) {
 		row("ratio_benign_get_v8", "not measured: %s", r.V8Error)
 	}
 	row("crs_load_ms_wasm", "%.0f", r.CRSLoadMsWasm)
-	row("crs_load_ms_native", "%.0f", r.CRSLoadMsNative)
+	row("crs_load_ms_native", "%.0f  (with the plugin's operators: %.0f)", r.CRSLoadMsNative, r.CRSLoadMsNativePlugin)
 	row("vm_memory_mib_after_load", "%.1f", r.VMMemoryMiBAfterLoad)
 	row("vm_memory_mib_after_soak", "%.1f  (%.1f at half of %d requests; grows in second half: %v)",
 		r.VMMemoryMiBAfterSoak, r.VMMemoryMiBSoakHalf, r.SoakRequests, r.VMMemoryGrowsInSoak)

@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,18 +16,24 @@ import (
 )
 
 var (
-	nativeOnce sync.Once
-	nativeWAF  coraza.WAF
-	nativeErr  error
+	nativeOnce          sync.Once
+	stockWAF, engineWAF coraza.WAF
+	nativeErr           error
 )
 
-func native(tb testing.TB) coraza.WAF {
+// native returns stock Coraza and the plugin's engine natively, compiled in the only order
+// that works in one process: stock first, since registering the plugin's operators is global.
+func native(tb testing.TB) (stock, engine coraza.WAF) {
 	tb.Helper()
-	nativeOnce.Do(func() { nativeWAF, nativeErr = NewNativeWAF(Directives) })
+	nativeOnce.Do(func() {
+		if stockWAF, nativeErr = NewNativeWAF(Directives); nativeErr == nil {
+			engineWAF, nativeErr = NewNativePluginWAF(Directives)
+		}
+	})
 	if nativeErr != nil {
 		tb.Fatal(nativeErr)
 	}
-	return nativeWAF
+	return stockWAF, engineWAF
 }
 
 func plugin(tb testing.TB) *wasmhost.Plugin {
@@ -40,25 +47,29 @@ func plugin(tb testing.TB) *wasmhost.Plugin {
 	return p
 }
 
-// TestCorpusVerdicts checks that every corpus entry gets the same verdict through the plugin
-// and through native Coraza, and the one it is meant to get: the ratios compare equal work.
+// TestCorpusVerdicts checks that every corpus entry gets the same verdict through the plugin,
+// through native Coraza and through the plugin's engine natively, and the one it is meant to
+// get: the ratios compare equal work.
 func TestCorpusVerdicts(t *testing.T) {
-	p, waf := plugin(t), native(t)
+	p := plugin(t)
+	stock, engine := native(t)
 	for _, c := range Corpus() {
 		t.Run(c.Name, func(t *testing.T) {
-			if err := check(context.Background(), p, waf, &c); err != nil {
+			if err := check(context.Background(), p, stock, engine, &c); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 }
 
-// BenchmarkCorpus measures each corpus entry through the plugin in wazero and through native
-// Coraza; benchstat's ratio of the two is the Wasm overhead. B/op of wasm counts the host's
-// Go allocations only: the guest allocates inside its linear memory.
+// BenchmarkCorpus measures each corpus entry through the plugin in wazero, through native
+// Coraza and through the plugin's engine natively (engine/); benchstat's ratio of wasm to
+// native is the Wasm overhead. B/op of wasm counts the host's Go allocations only: the guest
+// allocates inside its linear memory.
 func BenchmarkCorpus(b *testing.B) {
 	ctx := context.Background()
-	p, waf := plugin(b), native(b)
+	p := plugin(b)
+	waf, engine := native(b)
 	for _, c := range Corpus() {
 		b.Run("wasm/"+c.Name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -72,6 +83,14 @@ func BenchmarkCorpus(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := Native(waf, &c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("engine/"+c.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Native(engine, &c); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -95,7 +114,7 @@ func BenchmarkLoad(b *testing.B) {
 
 // TestReportHasRatioPerCase: build/bench.json carries ratio_<case> for every corpus entry.
 func TestReportHasRatioPerCase(t *testing.T) {
-	r := Report{RatioBenignGet: 2, Cases: []CaseReport{{Name: "benign_get", Ratio: 2}, {Name: "post_form_1k", Ratio: 7.5}}}
+	r := Report{RatioBenignGet: 2, Cases: []CaseReport{{Name: "benign_get", Ratio: 2}, {Name: "post_form_1k", Ratio: 7.5, Work: 0.25, WasmFactor: 30}}}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +123,27 @@ func TestReportHasRatioPerCase(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m["ratio_post_form_1k"] != 7.5 || m["ratio_benign_get"] != 2.0 || m["cases"] == nil {
+	if m["ratio_post_form_1k"] != 7.5 || m["ratio_benign_get"] != 2.0 || m["cases"] == nil ||
+		m["work_post_form_1k"] != 0.25 || m["wasm_factor_post_form_1k"] != 30.0 {
 		t.Fatalf("bench.json keys: %s", b)
+	}
+}
+
+// TestStockRefusedOnceOperatorsRegistered: once the plugin's operators are registered in the
+// process, a "stock" WAF would silently be the plugin's engine and every ratio would be wrong.
+func TestStockRefusedOnceOperatorsRegistered(t *testing.T) {
+	native(t) // registers them
+	if _, err := NewNativeWAF(Directives); err == nil || !strings.Contains(err.Error(), "operators are registered") {
+		t.Fatalf("NewNativeWAF after registration: %v", err)
+	}
+}
+
+// TestEngineUsesPluginOperators: the engine WAF runs meshwaf's @pm, which refuses an empty
+// phrase that stock Coraza's accepts; so the two native WAFs really differ in their operators.
+func TestEngineUsesPluginOperators(t *testing.T) {
+	native(t)
+	rule := `SecRule ARGS "@pm a  b" "id:1,phase:1,deny"`
+	if _, err := newNative([]string{rule}); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("rule with an empty @pm phrase compiled with the plugin's operators: %v", err)
 	}
 }

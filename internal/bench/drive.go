@@ -9,6 +9,7 @@ import (
 	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/types"
 
+	"github.com/meshwaf/meshwaf/internal/operators"
 	"github.com/meshwaf/meshwaf/rules"
 	"github.com/meshwaf/meshwaf/wasmhost"
 )
@@ -87,7 +88,25 @@ func Wasm(ctx context.Context, p *wasmhost.Plugin, c *Case) (blocked bool, err e
 // rules, the same error callback work (each match formatted as its error-log line), the
 // in-memory body limit raised to the body limit (wasmplugin.scanRequestBodyLimits; the
 // recommended 12.5 MiB).
+// It is stock Coraza: it fails once NewNativePluginWAF has replaced the operators in this
+// process.
 func NewNativeWAF(directives []string) (coraza.WAF, error) {
+	if operators.Registered() {
+		return nil, errors.New("bench: stock Coraza cannot be compiled any more: meshwaf's operators are registered in this process (compile it before NewNativePluginWAF)")
+	}
+	return newNative(directives)
+}
+
+// NewNativePluginWAF compiles directives as NewNativeWAF does, with the plugin's engine:
+// Coraza with meshwaf's operators (internal/operators), natively. Against stock Coraza it
+// measures how much work the plugin's engine does; against the plugin in Wasm, what Wasm
+// costs on top of the same code. It registers the operators for the rest of the process.
+func NewNativePluginWAF(directives []string) (coraza.WAF, error) {
+	operators.Register()
+	return newNative(directives)
+}
+
+func newNative(directives []string) (coraza.WAF, error) {
 	cfg := coraza.NewWAFConfig().WithRootFS(rules.FS()).
 		WithErrorCallback(func(mr types.MatchedRule) { _ = mr.ErrorLog() }).
 		WithRequestBodyInMemoryLimit(13107200)
@@ -158,18 +177,23 @@ func Native(waf coraza.WAF, c *Case) (blocked bool, err error) {
 	return it != nil, err
 }
 
-// check runs c once on both sides and fails unless both block exactly when c.Blocked says.
-func check(ctx context.Context, p *wasmhost.Plugin, waf coraza.WAF, c *Case) error {
+// check runs c once through the plugin and each native WAF and fails unless all block
+// exactly when c.Blocked says.
+func check(ctx context.Context, p *wasmhost.Plugin, stock, engine coraza.WAF, c *Case) error {
 	wb, err := Wasm(ctx, p, c)
 	if err != nil {
 		return fmt.Errorf("%s (wasm): %w", c.Name, err)
 	}
-	nb, err := Native(waf, c)
+	nb, err := Native(stock, c)
 	if err != nil {
 		return fmt.Errorf("%s (native): %w", c.Name, err)
 	}
-	if wb != c.Blocked || nb != c.Blocked {
-		return fmt.Errorf("%s: blocked wasm=%v native=%v, want %v", c.Name, wb, nb, c.Blocked)
+	eb, err := Native(engine, c)
+	if err != nil {
+		return fmt.Errorf("%s (native, plugin's operators): %w", c.Name, err)
+	}
+	if wb != c.Blocked || nb != c.Blocked || eb != c.Blocked {
+		return fmt.Errorf("%s: blocked wasm=%v native=%v native with the plugin's operators=%v, want %v", c.Name, wb, nb, eb, c.Blocked)
 	}
 	return nil
 }
