@@ -69,6 +69,7 @@ type pluginConfig struct {
 	logger       Logger
 	logLevel     LogLevel
 	bufferLimit  int
+	env          [][2]string
 }
 
 // PluginOption configures Module.NewPlugin.
@@ -78,6 +79,13 @@ type PluginOption func(*pluginConfig)
 // read by the guest in proxy_on_configure.
 func WithPluginConfig(b []byte) PluginOption {
 	return func(c *pluginConfig) { c.pluginConfig = append([]byte(nil), b...) }
+}
+
+// WithEnv sets an environment variable of every VM of the plugin, as Envoy's
+// vm_config.environment_variables.key_values (Istio: WasmPlugin vmConfig.env) does; the Go
+// runtime reads GOGC and GOMEMLIMIT from there. VMs get no other environment.
+func WithEnv(key, value string) PluginOption {
+	return func(c *pluginConfig) { c.env = append(c.env, [2]string{key, value}) }
 }
 
 // WithVMConfig is the VM configuration, read by the guest in proxy_on_vm_start.

@@ -96,6 +96,9 @@ func (v *vm) start(ctx context.Context) error {
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader).
 		WithStdout(v.out).WithStderr(v.errOut)
+	for _, kv := range v.plugin.cfg.env {
+		cfg = cfg.WithEnv(kv[0], kv[1])
+	}
 	mod, err := m.runtime.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
 		return fmt.Errorf("wasmhost: instantiate module: %w", err)

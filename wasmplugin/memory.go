@@ -1,8 +1,12 @@
 package wasmplugin
 
 import (
+	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	runtimemetrics "runtime/metrics"
+	"strconv"
 )
 
 // Go GC targets of the plugin. A Wasm linear memory never gives back what it grew to, so a
@@ -12,17 +16,65 @@ import (
 // a lower target (10, before) cost a third of the load time for 2.5 MiB that a VM's first
 // requests take anyway. For serving requests a lower target trades GC work for a lower peak.
 // The figures behind these values are in docs/performance.md.
+//
+// A GOGC set in the VM's environment (Envoy's vm_config.environment_variables, Istio's
+// WasmPlugin vmConfig.env) is the operator's choice and wins over both; GOMEMLIMIT is applied
+// by the Go runtime itself, and the plugin never changes it.
 const (
 	loadGCPercent   = 100 // while directive sets compile
 	steadyGCPercent = 50  // afterwards, for the requests' garbage
 )
 
+// gogcEnv is the environment variable the Go runtime reads its GC target from.
+const gogcEnv = "GOGC"
+
+// checkGOGC refuses a GOGC the Go runtime would silently replace by 100: anything but an
+// integer or "off".
+func checkGOGC() error {
+	v, ok := os.LookupEnv(gogcEnv)
+	if !ok || v == "off" {
+		return nil
+	}
+	if _, err := strconv.ParseInt(v, 10, 32); err != nil {
+		return fmt.Errorf("%s=%q in the VM environment: want an integer percentage or \"off\"", gogcEnv, v)
+	}
+	return nil
+}
+
 // collectWhileLoading sets the load's GC target until the returned function is called, which
-// collects the load's garbage once more and sets the target for serving requests.
+// collects the load's garbage once more and sets the target for serving requests. With GOGC
+// in the VM environment it only collects.
 func collectWhileLoading() (done func()) {
+	if _, set := os.LookupEnv(gogcEnv); set {
+		return runtime.GC
+	}
 	debug.SetGCPercent(loadGCPercent)
 	return func() {
 		runtime.GC()
 		debug.SetGCPercent(steadyGCPercent)
 	}
+}
+
+// gcSummary describes the GC settings in effect, read back from the runtime, for the start
+// log line: what a VM's memory and per-request cost depend on.
+func gcSummary() string {
+	samples := []runtimemetrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	runtimemetrics.Read(samples)
+	target := "off"
+	if samples[0].Value.Kind() == runtimemetrics.KindUint64 {
+		if p := samples[0].Value.Uint64(); p < 1<<31 {
+			target = strconv.FormatUint(p, 10) + "%"
+		}
+	}
+	source := "meshwaf's default; GOGC in the VM environment overrides it"
+	if v, set := os.LookupEnv(gogcEnv); set {
+		source = gogcEnv + "=" + v + " from the VM environment"
+	}
+	limit := "no memory limit"
+	if samples[1].Value.Kind() == runtimemetrics.KindUint64 {
+		if b := samples[1].Value.Uint64(); b < 1<<62 {
+			limit = fmt.Sprintf("memory limit %.1f MiB (GOMEMLIMIT)", float64(b)/(1<<20))
+		}
+	}
+	return fmt.Sprintf("Go GC target %s (%s), %s", target, source, limit)
 }

@@ -56,6 +56,7 @@ func (p *plugin) OnPluginStart(size int) bool {
 		}
 		return false
 	}
+	p.logGC()
 	return true
 }
 
@@ -63,6 +64,9 @@ func (p *plugin) OnPluginStart(size int) bool {
 func (p *plugin) configure(data []byte) error {
 	cfg, err := ParseConfig(data)
 	if err != nil {
+		return err
+	}
+	if err := checkGOGC(); err != nil {
 		return err
 	}
 	defer collectWhileLoading()()
@@ -96,6 +100,9 @@ func (p *plugin) configure(data []byte) error {
 	p.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: started with %d directive set(s)", len(built)))
 	return nil
 }
+
+// logGC writes the GC settings once the load's target has been replaced by the serving one.
+func (p *plugin) logGC() { p.sink(abi.LogLevelInfo, "meshwaf: "+gcSummary()) }
 
 func (p *plugin) NewHTTPContext(uint32) abi.HTTPContext { return &stream{p: p} }
 

@@ -43,6 +43,9 @@ type Options struct {
 	LogFile string
 	// Workers is the number of VMs serving requests in parallel.
 	Workers int
+	// VMEnv are environment variables of every VM (Envoy's vm_config.environment_variables),
+	// such as GOGC and GOMEMLIMIT.
+	VMEnv [][2]string
 }
 
 // Command is what the command line asks for.
@@ -79,6 +82,14 @@ func ParseArgs(args []string, stderr io.Writer) (Command, error) {
 	fs.StringVar(&o.Module, "module", DefaultModule, "Proxy-Wasm module `path`")
 	fs.StringVar(&o.LogFile, "log-file", "", "append the plugin's log to `file`, one line per message (default: standard error)")
 	fs.IntVar(&o.Workers, "workers", 1, "VMs serving requests in parallel (Envoy: one per worker thread); each loads the rules")
+	fs.Func("vm-env", "`KEY=VALUE` in every VM's environment, as Envoy's vm_config.environment_variables (repeatable; e.g. GOGC=100)", func(kv string) error {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("%q: want KEY=VALUE", kv)
+		}
+		o.VMEnv = append(o.VMEnv, [2]string{k, v})
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stderr, usageText)

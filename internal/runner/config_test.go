@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -36,6 +37,10 @@ func TestParseArgs(t *testing.T) {
 		{name: "upstream_wrong_scheme", args: []string{"--upstream", "ftp://x"}, wantErr: "want http://"},
 		{name: "zero_workers", args: []string{"--workers", "0"}, wantErr: "--workers 0: need at least 1"},
 		{name: "workers_not_a_number", args: []string{"--workers", "many"}, wantErr: "invalid value \"many\""},
+		{name: "vm_env", args: []string{"--vm-env", "GOGC=100", "--vm-env", "GOMEMLIMIT=32MiB"},
+			want: Command{Options: Options{Listen: "127.0.0.1:8080", Module: DefaultModule, Workers: 1,
+				VMEnv: [][2]string{{"GOGC", "100"}, {"GOMEMLIMIT", "32MiB"}}}}},
+		{name: "vm_env_without_value", args: []string{"--vm-env", "GOGC"}, wantErr: `invalid value "GOGC" for flag -vm-env: "GOGC": want KEY=VALUE`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseArgs(tc.args, io.Discard)
@@ -54,7 +59,7 @@ func TestParseArgs(t *testing.T) {
 			if got.Validate != tc.want.Validate || got.Options.Listen != tc.want.Options.Listen ||
 				got.Options.Upstream != tc.want.Options.Upstream || got.Options.ConfigFile != tc.want.Options.ConfigFile ||
 				got.Options.Module != tc.want.Options.Module || got.Options.LogFile != tc.want.Options.LogFile ||
-				got.Options.Workers != tc.want.Options.Workers {
+				got.Options.Workers != tc.want.Options.Workers || !slices.Equal(got.Options.VMEnv, tc.want.Options.VMEnv) {
 				t.Errorf("ParseArgs(%q) = %+v, want %+v", tc.args, got, tc.want)
 			}
 		})

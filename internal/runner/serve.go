@@ -71,10 +71,15 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", o.Module, err)
 	}
-	s.plugin, err = s.module.NewPlugin(ctx,
+	opts := []wasmhost.PluginOption{
 		wasmhost.WithPluginConfig(o.PluginConfig),
 		wasmhost.WithVMs(o.Workers),
-		wasmhost.WithLogger(logger))
+		wasmhost.WithLogger(logger),
+	}
+	for _, kv := range o.VMEnv {
+		opts = append(opts, wasmhost.WithEnv(kv[0], kv[1]))
+	}
+	s.plugin, err = s.module.NewPlugin(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("starting the plugin with %s: %w", configName(o.ConfigFile), err)
 	}

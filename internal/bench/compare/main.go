@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/meshwaf/meshwaf/internal/bench"
@@ -49,7 +50,19 @@ func run(rounds int, caseName string, n, mixed int, trace bool, paths []string) 
 	}
 	ctx := context.Background()
 	mods := make([]*wasmhost.Module, len(paths))
-	for i, p := range paths {
+	envs := make([][]wasmhost.PluginOption, len(paths))
+	for i, arg := range paths {
+		p, env, _ := strings.Cut(arg, ",")
+		for kv := range strings.SplitSeq(env, ",") {
+			if kv == "" {
+				continue
+			}
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return fmt.Errorf("%s: %q is not KEY=VALUE", arg, kv)
+			}
+			envs[i] = append(envs[i], wasmhost.WithEnv(k, v))
+		}
 		m, err := wasmhost.CompileFile(ctx, p)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
@@ -60,7 +73,8 @@ func run(rounds int, caseName string, n, mixed int, trace bool, paths []string) 
 	for r := range rounds {
 		for i, m := range mods {
 			start := time.Now()
-			p, err := m.NewPlugin(ctx, wasmhost.WithPluginConfig(bench.PluginConfig(bench.Directives)), wasmhost.WithVMs(1))
+			opts := append([]wasmhost.PluginOption{wasmhost.WithPluginConfig(bench.PluginConfig(bench.Directives)), wasmhost.WithVMs(1)}, envs[i]...)
+			p, err := m.NewPlugin(ctx, opts...)
 			if err != nil {
 				return fmt.Errorf("%s: %w", paths[i], err)
 			}
