@@ -29,6 +29,8 @@ func TestGCSettingsFollowVMEnvironment(t *testing.T) {
 		{"gogc", [][2]string{{"GOGC", "200"}}, "Go GC target 200% (GOGC=200 from the VM environment), no memory limit", false},
 		{"gogc_off_memlimit", [][2]string{{"GOGC", "off"}, {"GOMEMLIMIT", "40MiB"}}, "Go GC target off (GOGC=off from the VM environment), memory limit 40.0 MiB (GOMEMLIMIT)", false},
 		{"memlimit_only", [][2]string{{"GOMEMLIMIT", "64MiB"}}, "Go GC target 50% (meshwaf's default; GOGC in the VM environment overrides it), memory limit 64.0 MiB (GOMEMLIMIT)", false},
+		{"gogc_empty_is_unset", [][2]string{{"GOGC", ""}}, "Go GC target 50% (meshwaf's default; GOGC in the VM environment overrides it)", false},
+		{"gogc_negative_is_off", [][2]string{{"GOGC", "-1"}}, "Go GC target off (GOGC=-1 from the VM environment)", false},
 		{"gogc_bad", [][2]string{{"GOGC", "fast"}}, `plugin configuration refused: GOGC="fast" in the VM environment: want an integer percentage or "off"`, true},
 		// The Go runtime reads GOMEMLIMIT before any plugin code runs, and refuses a bad one itself.
 		{"memlimit_bad", [][2]string{{"GOMEMLIMIT", "lots"}}, "fatal error: malformed GOMEMLIMIT", true},

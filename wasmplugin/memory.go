@@ -29,10 +29,11 @@ const (
 const gogcEnv = "GOGC"
 
 // checkGOGC refuses a GOGC the Go runtime would silently replace by 100: anything but an
-// integer or "off".
+// integer (a negative one means off, as for the runtime) or "off". Empty is unset, as for the
+// runtime.
 func checkGOGC() error {
-	v, ok := os.LookupEnv(gogcEnv)
-	if !ok || v == "off" {
+	v := os.Getenv(gogcEnv)
+	if v == "" || v == "off" {
 		return nil
 	}
 	if _, err := strconv.ParseInt(v, 10, 32); err != nil {
@@ -45,7 +46,7 @@ func checkGOGC() error {
 // collects the load's garbage once more and sets the target for serving requests. With GOGC
 // in the VM environment it only collects.
 func collectWhileLoading() (done func()) {
-	if _, set := os.LookupEnv(gogcEnv); set {
+	if os.Getenv(gogcEnv) != "" {
 		return runtime.GC
 	}
 	debug.SetGCPercent(loadGCPercent)
@@ -67,7 +68,7 @@ func gcSummary() string {
 		}
 	}
 	source := "meshwaf's default; GOGC in the VM environment overrides it"
-	if v, set := os.LookupEnv(gogcEnv); set {
+	if v := os.Getenv(gogcEnv); v != "" {
 		source = gogcEnv + "=" + v + " from the VM environment"
 	}
 	limit := "no memory limit"
