@@ -31,7 +31,8 @@ func TestGCSettingsFollowVMEnvironment(t *testing.T) {
 		{"memlimit_only", [][2]string{{"GOMEMLIMIT", "64MiB"}}, "Go GC target 50% (meshwaf's default; GOGC in the VM environment overrides it), memory limit 64.0 MiB (GOMEMLIMIT)", false},
 		{"gogc_empty_is_unset", [][2]string{{"GOGC", ""}}, "Go GC target 50% (meshwaf's default; GOGC in the VM environment overrides it)", false},
 		{"gogc_negative_is_off", [][2]string{{"GOGC", "-1"}}, "Go GC target off (GOGC=-1 from the VM environment)", false},
-		{"gogc_bad", [][2]string{{"GOGC", "fast"}}, `plugin configuration refused: GOGC="fast" in the VM environment: want an integer percentage or "off"`, true},
+		{"gogc_off_alone_warns", [][2]string{{"GOGC", "off"}}, "[warn] meshwaf: GOGC=off without GOMEMLIMIT in the VM environment: the heap is never collected", false},
+		{"gogc_bad", [][2]string{{"GOGC", "fast"}}, `plugin configuration refused: GOGC="fast" in the VM environment: want a 32-bit integer percentage or "off"`, true},
 		// The Go runtime reads GOMEMLIMIT before any plugin code runs, and refuses a bad one itself.
 		{"memlimit_bad", [][2]string{{"GOMEMLIMIT", "lots"}}, "fatal error: malformed GOMEMLIMIT", true},
 	}
@@ -61,5 +62,23 @@ func TestGCSettingsFollowVMEnvironment(t *testing.T) {
 				t.Fatalf("no start line with %q: %q", tc.want, rec.Lines())
 			}
 		})
+	}
+}
+
+// TestGOGCErrorReportedWithConfigurationErrors: one start shows every mistake, the VM
+// environment's and the configuration's.
+func TestGOGCErrorReportedWithConfigurationErrors(t *testing.T) {
+	m := wafModule(t)
+	rec := &wasmtest.LogRecorder{}
+	p, err := m.NewPlugin(context.Background(), wasmhost.WithPluginConfig([]byte(`{"directives_map":{}}`)),
+		wasmhost.WithLogger(rec.Log), wasmhost.WithEnv("GOGC", "fast"))
+	if err == nil {
+		p.Close(context.Background())
+		t.Fatal("plugin started")
+	}
+	for _, want := range []string{"directives_map: no directive sets", `GOGC="fast"`} {
+		if _, ok := rec.Find(want); !ok {
+			t.Errorf("no refusal line with %q: %q", want, rec.Lines())
+		}
 	}
 }

@@ -2,6 +2,7 @@ package wasmplugin
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -28,16 +29,16 @@ const (
 // gogcEnv is the environment variable the Go runtime reads its GC target from.
 const gogcEnv = "GOGC"
 
-// checkGOGC refuses a GOGC the Go runtime would silently replace by 100: anything but an
-// integer (a negative one means off, as for the runtime) or "off". Empty is unset, as for the
-// runtime.
+// checkGOGC refuses a GOGC the Go runtime would silently replace by 100. The runtime
+// (runtime.readGOGC) takes "off" or what strconv.ParseInt(v, 10, 32) accepts, a negative value
+// meaning off, and treats empty as unset; so does this check.
 func checkGOGC() error {
 	v := os.Getenv(gogcEnv)
 	if v == "" || v == "off" {
 		return nil
 	}
 	if _, err := strconv.ParseInt(v, 10, 32); err != nil {
-		return fmt.Errorf("%s=%q in the VM environment: want an integer percentage or \"off\"", gogcEnv, v)
+		return fmt.Errorf("%s=%q in the VM environment: want a 32-bit integer percentage or \"off\"", gogcEnv, v)
 	}
 	return nil
 }
@@ -54,6 +55,17 @@ func collectWhileLoading() (done func()) {
 		runtime.GC()
 		debug.SetGCPercent(steadyGCPercent)
 	}
+}
+
+// gcWarning is the start-up warning for settings under which a VM's memory only grows: with
+// the GC off and no memory limit the heap is never collected, and Wasm memory never shrinks.
+func gcWarning() string {
+	if gogc := os.Getenv(gogcEnv); gogc != "" && os.Getenv("GOMEMLIMIT") == "" {
+		if n, err := strconv.ParseInt(gogc, 10, 32); gogc == "off" || (err == nil && n < 0) {
+			return fmt.Sprintf("%s=%s without GOMEMLIMIT in the VM environment: the heap is never collected, and the VM's memory grows with every request", gogcEnv, gogc)
+		}
+	}
+	return ""
 }
 
 // gcSummary describes the GC settings in effect, read back from the runtime, for the start
@@ -73,7 +85,7 @@ func gcSummary() string {
 	}
 	limit := "no memory limit"
 	if samples[1].Value.Kind() == runtimemetrics.KindUint64 {
-		if b := samples[1].Value.Uint64(); b < 1<<62 {
+		if b := samples[1].Value.Uint64(); b < math.MaxInt64 {
 			limit = fmt.Sprintf("memory limit %.1f MiB (GOMEMLIMIT)", float64(b)/(1<<20))
 		}
 	}

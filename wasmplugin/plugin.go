@@ -62,12 +62,11 @@ func (p *plugin) OnPluginStart(size int) bool {
 
 // configure parses the configuration and builds everything a stream needs.
 func (p *plugin) configure(data []byte) error {
+	// The VM environment's mistakes are reported together with the configuration's.
+	gogcErr := checkGOGC()
 	cfg, err := ParseConfig(data)
-	if err != nil {
-		return err
-	}
-	if err := checkGOGC(); err != nil {
-		return err
+	if err != nil || gogcErr != nil {
+		return errors.Join(err, gogcErr)
 	}
 	defer collectWhileLoading()()
 	built, warnings, err := buildWAFs(cfg, buildOptions{
@@ -102,7 +101,12 @@ func (p *plugin) configure(data []byte) error {
 }
 
 // logGC writes the GC settings once the load's target has been replaced by the serving one.
-func (p *plugin) logGC() { p.sink(abi.LogLevelInfo, "meshwaf: "+gcSummary()) }
+func (p *plugin) logGC() {
+	p.sink(abi.LogLevelInfo, "meshwaf: "+gcSummary())
+	if w := gcWarning(); w != "" {
+		warnf(p.sink, "%s", w)
+	}
+}
 
 func (p *plugin) NewHTTPContext(uint32) abi.HTTPContext { return &stream{p: p} }
 

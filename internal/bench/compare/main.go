@@ -58,7 +58,7 @@ func run(rounds int, caseName string, n, mixed int, trace bool, paths []string) 
 				continue
 			}
 			k, v, ok := strings.Cut(kv, "=")
-			if !ok {
+			if !ok || k == "" {
 				return fmt.Errorf("%s: %q is not KEY=VALUE", arg, kv)
 			}
 			envs[i] = append(envs[i], wasmhost.WithEnv(k, v))
