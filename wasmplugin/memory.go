@@ -57,37 +57,49 @@ func collectWhileLoading() (done func()) {
 	}
 }
 
-// gcWarning is the start-up warning for settings under which a VM's memory only grows: with
-// the GC off and no memory limit the heap is never collected, and Wasm memory never shrinks.
-func gcWarning() string {
-	if gogc := os.Getenv(gogcEnv); gogc != "" && os.Getenv("GOMEMLIMIT") == "" {
-		if n, err := strconv.ParseInt(gogc, 10, 32); gogc == "off" || (err == nil && n < 0) {
-			return fmt.Sprintf("%s=%s without GOMEMLIMIT in the VM environment: the heap is never collected, and the VM's memory grows with every request", gogcEnv, gogc)
-		}
-	}
-	return ""
+// gcSettings are the GC settings in effect, read back from the runtime: what a VM's memory
+// and per-request cost depend on.
+type gcSettings struct {
+	percent int64  // the GC target; negative: off
+	limit   uint64 // the memory limit in bytes; 0: none
+	fromEnv string // GOGC from the VM environment, empty when the plugin's targets apply
 }
 
-// gcSummary describes the GC settings in effect, read back from the runtime, for the start
-// log line: what a VM's memory and per-request cost depend on.
-func gcSummary() string {
+func readGCSettings() gcSettings {
 	samples := []runtimemetrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
 	runtimemetrics.Read(samples)
+	g := gcSettings{percent: -1, fromEnv: os.Getenv(gogcEnv)}
+	if p := samples[0].Value; p.Kind() == runtimemetrics.KindUint64 && p.Uint64() < 1<<31 {
+		g.percent = int64(p.Uint64())
+	}
+	if b := samples[1].Value; b.Kind() == runtimemetrics.KindUint64 && b.Uint64() < math.MaxInt64 {
+		g.limit = b.Uint64()
+	}
+	return g
+}
+
+// String is the start log line's description.
+func (g gcSettings) String() string {
 	target := "off"
-	if samples[0].Value.Kind() == runtimemetrics.KindUint64 {
-		if p := samples[0].Value.Uint64(); p < 1<<31 {
-			target = strconv.FormatUint(p, 10) + "%"
-		}
+	if g.percent >= 0 {
+		target = strconv.FormatInt(g.percent, 10) + "%"
 	}
 	source := "meshwaf's default; GOGC in the VM environment overrides it"
-	if v := os.Getenv(gogcEnv); v != "" {
-		source = gogcEnv + "=" + v + " from the VM environment"
+	if g.fromEnv != "" {
+		source = gogcEnv + "=" + g.fromEnv + " from the VM environment"
 	}
 	limit := "no memory limit"
-	if samples[1].Value.Kind() == runtimemetrics.KindUint64 {
-		if b := samples[1].Value.Uint64(); b < math.MaxInt64 {
-			limit = fmt.Sprintf("memory limit %.1f MiB (GOMEMLIMIT)", float64(b)/(1<<20))
-		}
+	if g.limit > 0 {
+		limit = fmt.Sprintf("memory limit %.1f MiB (GOMEMLIMIT)", float64(g.limit)/(1<<20))
 	}
 	return fmt.Sprintf("Go GC target %s (%s), %s", target, source, limit)
+}
+
+// warning is the start-up warning for settings under which a VM's memory only grows: with
+// the GC off and no memory limit the heap is never collected, and Wasm memory never shrinks.
+func (g gcSettings) warning() string {
+	if g.percent >= 0 || g.limit > 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s=%s without GOMEMLIMIT in the VM environment: the heap is never collected, and the VM's memory grows with every request", gogcEnv, g.fromEnv)
 }

@@ -27,19 +27,21 @@ func TestCheckGOGCAgreesWithTheRuntime(t *testing.T) {
 // about; with a memory limit, or a positive GOGC, it is not.
 func TestGCWarningOnlyWhenNothingCollects(t *testing.T) {
 	for _, tc := range []struct {
-		gogc, memlimit string
-		warn           bool
+		settings gcSettings
+		warn     bool
 	}{
-		{"off", "", true},
-		{"-1", "", true},
-		{"off", "32MiB", false},
-		{"100", "", false},
-		{"", "", false},
+		{gcSettings{percent: -1, fromEnv: "off"}, true},
+		{gcSettings{percent: -1, fromEnv: "-1"}, true},
+		{gcSettings{percent: -1, limit: 32 << 20, fromEnv: "off"}, false},
+		{gcSettings{percent: 100, fromEnv: "100"}, false},
+		{gcSettings{percent: 50}, false},
 	} {
-		t.Setenv(gogcEnv, tc.gogc)
-		t.Setenv("GOMEMLIMIT", tc.memlimit)
-		if got := gcWarning(); (got != "") != tc.warn {
-			t.Errorf("GOGC=%q GOMEMLIMIT=%q: warning %q, want one: %v", tc.gogc, tc.memlimit, got, tc.warn)
+		got := tc.settings.warning()
+		if (got != "") != tc.warn {
+			t.Errorf("%+v: warning %q, want one: %v", tc.settings, got, tc.warn)
+		}
+		if got != "" && !strings.Contains(got, "GOGC="+tc.settings.fromEnv+" without GOMEMLIMIT") {
+			t.Errorf("%+v: warning %q does not name the setting", tc.settings, got)
 		}
 	}
 }

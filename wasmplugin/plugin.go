@@ -102,8 +102,9 @@ func (p *plugin) configure(data []byte) error {
 
 // logGC writes the GC settings once the load's target has been replaced by the serving one.
 func (p *plugin) logGC() {
-	p.sink(abi.LogLevelInfo, "meshwaf: "+gcSummary())
-	if w := gcWarning(); w != "" {
+	g := readGCSettings()
+	p.sink(abi.LogLevelInfo, "meshwaf: "+g.String())
+	if w := g.warning(); w != "" {
 		warnf(p.sink, "%s", w)
 	}
 }
