@@ -12,12 +12,12 @@ import (
 	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
-	"github.com/meshwaf/meshwaf/internal/operators"
+	"github.com/meshwaf/meshwaf/internal/engine"
 )
 
-// The plugin's WAFs use meshwaf's operators (internal/operators): registered before any
-// directive set compiles.
-func init() { operators.Register() }
+// The plugin's WAFs use meshwaf's operators and actions (internal/engine): registered before
+// any directive set compiles.
+func init() { engine.Register() }
 
 // wafs holds one Coraza WAF per directive set: each set is compiled once and shared by every
 // authority that names it.

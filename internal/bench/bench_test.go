@@ -133,7 +133,7 @@ func TestReportHasRatioPerCase(t *testing.T) {
 // process, a "stock" WAF would silently be the plugin's engine and every ratio would be wrong.
 func TestStockRefusedOnceOperatorsRegistered(t *testing.T) {
 	native(t) // registers them
-	if _, err := NewNativeWAF(Directives); err == nil || !strings.Contains(err.Error(), "operators are registered") {
+	if _, err := NewNativeWAF(Directives); err == nil || !strings.Contains(err.Error(), "operators and actions are registered") {
 		t.Fatalf("NewNativeWAF after registration: %v", err)
 	}
 }

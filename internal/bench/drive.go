@@ -9,7 +9,7 @@ import (
 	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/types"
 
-	"github.com/meshwaf/meshwaf/internal/operators"
+	"github.com/meshwaf/meshwaf/internal/engine"
 	"github.com/meshwaf/meshwaf/rules"
 	"github.com/meshwaf/meshwaf/wasmhost"
 )
@@ -88,21 +88,21 @@ func Wasm(ctx context.Context, p *wasmhost.Plugin, c *Case) (blocked bool, err e
 // rules, the same error callback work (each match formatted as its error-log line), the
 // in-memory body limit raised to the body limit (wasmplugin.scanRequestBodyLimits; the
 // recommended 12.5 MiB).
-// It is stock Coraza: it fails once NewNativePluginWAF has replaced the operators in this
-// process.
+// It is stock Coraza: it fails once NewNativePluginWAF has replaced operators and actions in
+// this process.
 func NewNativeWAF(directives []string) (coraza.WAF, error) {
-	if operators.Registered() {
-		return nil, errors.New("bench: stock Coraza cannot be compiled any more: meshwaf's operators are registered in this process (compile it before NewNativePluginWAF)")
+	if engine.Registered() {
+		return nil, errors.New("bench: stock Coraza cannot be compiled any more: meshwaf's operators and actions are registered in this process (compile it before NewNativePluginWAF)")
 	}
 	return newNative(directives)
 }
 
 // NewNativePluginWAF compiles directives as NewNativeWAF does, with the plugin's engine:
-// Coraza with meshwaf's operators (internal/operators), natively. Against stock Coraza it
-// measures how much work the plugin's engine does; against the plugin in Wasm, what Wasm
-// costs on top of the same code. It registers the operators for the rest of the process.
+// Coraza with meshwaf's operators and actions (internal/engine), natively. Against stock
+// Coraza it measures how much work the plugin's engine does; against the plugin in Wasm, what
+// Wasm costs on top of the same code. It registers them for the rest of the process.
 func NewNativePluginWAF(directives []string) (coraza.WAF, error) {
-	operators.Register()
+	engine.Register()
 	return newNative(directives)
 }
 

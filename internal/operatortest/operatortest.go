@@ -43,7 +43,8 @@ func CompareWithStock(t *testing.T, cfg coraza.WAFConfig, register func(), input
 }
 
 // MatchedRules runs phase 1 for the query argument q and lists the rules that matched, each
-// with the data it logged: "id[data] id[data]".
+// with what it matched and logged (variable, key, value, message and logdata of each match):
+// "id[VAR:key=value msg=... data=...; ...] ...".
 func MatchedRules(waf coraza.WAF, q string) string {
 	tx := waf.NewTransaction()
 	defer tx.Close()
@@ -52,7 +53,11 @@ func MatchedRules(waf coraza.WAF, q string) string {
 	var out []string
 	for _, m := range tx.MatchedRules() {
 		if mr, ok := m.(types.MatchedRule); ok {
-			out = append(out, fmt.Sprintf("%d[%s]", mr.Rule().ID(), mr.Data()))
+			var matches []string
+			for _, md := range mr.MatchedDatas() {
+				matches = append(matches, fmt.Sprintf("%s:%s=%q msg=%q data=%q", md.Variable().Name(), md.Key(), md.Value(), md.Message(), md.Data()))
+			}
+			out = append(out, fmt.Sprintf("%d[%s]", mr.Rule().ID(), strings.Join(matches, "; ")))
 		}
 	}
 	return strings.Join(out, " ")
