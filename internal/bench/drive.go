@@ -190,10 +190,10 @@ func check(ctx context.Context, p *wasmhost.Plugin, stock, engine coraza.WAF, c 
 	}
 	eb, err := Native(engine, c)
 	if err != nil {
-		return fmt.Errorf("%s (native, plugin's operators): %w", c.Name, err)
+		return fmt.Errorf("%s (the plugin's engine, natively): %w", c.Name, err)
 	}
 	if wb != c.Blocked || nb != c.Blocked || eb != c.Blocked {
-		return fmt.Errorf("%s: blocked wasm=%v native=%v native with the plugin's operators=%v, want %v", c.Name, wb, nb, eb, c.Blocked)
+		return fmt.Errorf("%s: blocked wasm=%v native=%v the plugin's engine natively=%v, want %v", c.Name, wb, nb, eb, c.Blocked)
 	}
 	return nil
 }

@@ -65,7 +65,8 @@ func TestServeThroughPlugin(t *testing.T) {
 	os.WriteFile(logFile, []byte("earlier line\n"), 0o644)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, Options{Listen: "127.0.0.1:0", Module: module, ConfigFile: cfg, LogFile: logFile, Workers: 2})
+	s, err := Start(ctx, Options{Listen: "127.0.0.1:0", Module: module, ConfigFile: cfg, LogFile: logFile, Workers: 2,
+		VMEnv: [][2]string{{"ABITEST_ENV", "from --vm-env"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,8 @@ func TestServeThroughPlugin(t *testing.T) {
 		if !strings.HasPrefix(log, "earlier line\n") {
 			t.Error("the log file was truncated, want appended")
 		}
-		for _, want := range []string{`[info] plugin started with configuration "{\"test\": true}"`, `[info] request /things?id=1 action=""`} {
+		for _, want := range []string{`[info] plugin started with configuration "{\"test\": true}"`, `[info] request /things?id=1 action=""`,
+			`[info] VM environment has ABITEST_ENV="from --vm-env"`} {
 			if !strings.Contains(log, want) {
 				t.Errorf("log lacks %q:\n%s", want, log)
 			}

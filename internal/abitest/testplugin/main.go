@@ -23,7 +23,8 @@
 //	effective-context      read :path with the root context effective (NotFound expected),
 //	                       then with the stream's; results in x-abi-effective-context
 //
-// A plugin configuration of "fail" makes OnPluginStart fail with an error log line;
+// A plugin configuration of "fail" makes OnPluginStart fail with an error log line; the start
+// line also shows ABITEST_ENV from the VM's environment, when set;
 // "log-levels" logs one line per level and, built with tag abitest_loglevel, the host's log
 // level.
 package main
@@ -93,6 +94,9 @@ func (p *pluginContext) OnPluginStart(size int) bool {
 		return false
 	}
 	abi.Logf(abi.LogLevelInfo, "plugin started with configuration %q", cfg)
+	if v, ok := os.LookupEnv("ABITEST_ENV"); ok {
+		abi.Logf(abi.LogLevelInfo, "VM environment has ABITEST_ENV=%q", v)
+	}
 	return true
 }
 
