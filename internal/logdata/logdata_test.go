@@ -11,7 +11,8 @@ import (
 )
 
 // The rules log through shared texts (rules 1 and 2), chains, %{rule.logdata} (set when a
-// rule's evaluation starts, before it matches), unset variables and long values.
+// rule's evaluation starts, before it matches), unset variables, long values, an update by
+// id and a default action.
 const rules = `
 SecRule ARGS:q "@rx (a+)(b*)" "id:1,phase:1,pass,log,capture,logdata:'Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}',setvar:'tx.ld1=%{rule.logdata}'"
 SecRule ARGS:q "@rx c" "id:2,phase:1,pass,log,logdata:'Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}'"
@@ -20,6 +21,10 @@ SecRule ARGS:q "@contains d" "id:3,phase:1,pass,log,chain,logdata:'%{MATCHED_VAR
 SecRule TX:ld1 "@rx ." "id:4,phase:1,pass,log,logdata:'rule 1 started with: %{tx.ld1}'"
 SecAction "id:5,phase:1,pass,log,logdata:'unset %{tx.missing}, last %{MATCHED_VAR}'"
 SecRule ARGS:q "@rx ^z" "id:6,phase:1,pass,log,logdata:'meshwaf-logdata-test %{MATCHED_VAR}'"
+SecRule ARGS:q "@rx z$" "id:8,phase:1,pass,log,logdata:'before the update'"
+SecRuleUpdateActionById 8 "logdata:'updated:%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecDefaultAction "phase:1,log,pass,logdata:'by default: %{MATCHED_VAR}'"
+SecRule ARGS:q "@rx ^d" "id:7,phase:1"
 `
 
 func TestLoggedDataAsCoraza(t *testing.T) {

@@ -20,11 +20,17 @@ const memoLimit = 256
 const stackTokens = 8
 
 // Macro is a logdata text with %{VARIABLE.key} references, expanded as Coraza's
-// macro.Macro expands it (same grammar, same errors, same text), with one allocation where
-// Coraza's takes one per growth of a strings.Builder, and none when the values give the text
-// of the previous expansion: the common case, since Coraza expands a rule's logdata at the
-// start of every evaluation, matched or not, while MATCHED_VAR and TX.0 rarely change
-// between rules. It is safe for concurrent use.
+// macro.Macro expands it (same grammar, same errors, same text, same debug-log warnings).
+// Coraza's builds the text in a strings.Builder, allocating at each growth (three times for
+// the CRS's usual text); this one allocates the text at its exact size, plus the box that
+// keeps it for reuse when it is short, and nothing when the values give the text of the
+// previous expansion: the common case, since Coraza expands a rule's logdata at the start of
+// every evaluation, matched or not, while MATCHED_VAR and TX.0 rarely change between rules.
+//
+// It is safe for concurrent use (natively, concurrent transactions contend on last; a Wasm
+// VM runs one at a time). The kept text is request data (up to memoLimit bytes of values
+// such as MATCHED_VAR) that stays reachable until the next expansion of the same text, in
+// the same VM whose heap holds the request's other data until it is reused.
 type Macro struct {
 	original string
 	tokens   []token
@@ -131,10 +137,14 @@ func (m *Macro) Expand(tx plugintypes.TransactionState) string {
 	}
 	s := b.String()
 	if n <= memoLimit {
-		m.last.Store(&s)
+		m.keep(s)
 	}
 	return s
 }
+
+// keep stores s for reuse. Only its parameter moves to the heap, so an expansion too long to
+// keep costs one allocation, not two.
+func (m *Macro) keep(s string) { m.last.Store(&s) }
 
 // joins reports whether s is the concatenation of parts.
 func joins(s string, parts []string) bool {

@@ -1,14 +1,18 @@
 package logdata
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/debuglog"
 	"github.com/corazawaf/coraza/v3/experimental/plugins/macro"
 	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 )
@@ -58,8 +62,11 @@ func TestParseMatchesCoraza(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if ours.String() != stock.String() {
-			t.Errorf("%q: String %q, Coraza's %q", text, ours.String(), stock.String())
+		if got, want := tokensOf(ours), fmt.Sprintf("%+v", reflect.ValueOf(stock).Elem()); got != want {
+			t.Errorf("%q: tokens\n %s\nCoraza's\n %s", text, got, want)
+		}
+		if ours.String() != text {
+			t.Errorf("%q: String %q", text, ours.String())
 		}
 		if strings.Contains(text, "%{") {
 			refs++
@@ -70,10 +77,21 @@ func TestParseMatchesCoraza(t *testing.T) {
 	}
 }
 
+// tokensOf prints m as fmt prints the fields of Coraza's macro struct ({original:…
+// tokens:[{text:… variable:… key:…} …]}): names and order are the same, so the parsed
+// tokens compare as text.
+func tokensOf(m *Macro) string {
+	return fmt.Sprintf("%+v", reflect.ValueOf(struct {
+		original string
+		tokens   []token
+	}{m.original, m.tokens}))
+}
+
 // state is a transaction with variables set as a rule set would set them.
 type state struct {
 	tx0, txA, matchedVar, matchedName, header string
-	args                                      int // query arguments, for ARGS_COMBINED_SIZE
+	txKey, txValue                            string // one more TX variable, any name
+	args                                      int    // query arguments, for ARGS_COMBINED_SIZE
 }
 
 func (s state) apply(t testing.TB, waf coraza.WAF) plugintypes.TransactionState {
@@ -87,6 +105,9 @@ func (s state) apply(t testing.TB, waf coraza.WAF) plugintypes.TransactionState 
 	}
 	if s.txA != "" {
 		vars.TX().Set("a", []string{s.txA})
+	}
+	if s.txKey != "" {
+		vars.TX().Set(s.txKey, []string{s.txValue})
 	}
 	setSingle(t, vars.MatchedVar(), s.matchedVar)
 	setSingle(t, vars.MatchedVarName(), s.matchedName)
@@ -166,19 +187,129 @@ func TestExpandReusesTheLastText(t *testing.T) {
 	if got := m.Expand(tx); got != first {
 		t.Errorf("after a long expansion: %q, want %q", got, first)
 	}
+	// Misses: the text itself, and the box that keeps it when it is short (plus the lookup).
+	for _, c := range []struct {
+		name  string
+		state state
+		want  float64
+	}{
+		{"short", states[1], 3},
+		{"long", states[4], 2},
+	} {
+		a, b := c.state, c.state
+		a.matchedVar, b.matchedVar = "x"+c.state.matchedVar, "y"+c.state.matchedVar
+		txA, txB := a.apply(t, waf), b.apply(t, waf)
+		flip := false
+		if n := testing.AllocsPerRun(100, func() {
+			flip = !flip
+			if flip {
+				m.Expand(txA)
+			} else {
+				m.Expand(txB)
+			}
+		}); n > c.want {
+			t.Errorf("a %s expansion that differs from the last allocates %v times, want at most %v", c.name, n, c.want)
+		}
+	}
+}
+
+// TestReuseLimit: an expansion of exactly memoLimit bytes is kept, one byte more is not.
+func TestReuseLimit(t *testing.T) {
+	waf, err := coraza.NewWAF(coraza.NewWAFConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse("v=%{MATCHED_VAR}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{memoLimit, memoLimit + 1} {
+		m.last.Store(nil)
+		text := m.Expand(state{matchedVar: strings.Repeat("v", n-len("v="))}.apply(t, waf))
+		if len(text) != n {
+			t.Fatalf("expanded %d bytes, want %d", len(text), n)
+		}
+		if kept := m.last.Load() != nil; kept != (n <= memoLimit) {
+			t.Errorf("a %d-byte expansion kept: %v (limit %d)", n, kept, memoLimit)
+		}
+	}
+}
+
+// TestConcurrentExpansions: transactions of different states expanding one shared Macro at
+// once each get their own text (run with -race to check the sharing itself).
+func TestConcurrentExpansions(t *testing.T) {
+	waf, err := coraza.NewWAF(coraza.NewWAFConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}"
+	m, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock, _ := macro.NewMacro(text)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		s := state{tx0: fmt.Sprint("tx0-", g), matchedVar: fmt.Sprint("value-", g%3), matchedName: "ARGS:q"}
+		tx := s.apply(t, waf)
+		want := stock.Expand(tx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2000 {
+				if got := m.Expand(tx); got != want {
+					t.Errorf("goroutine %d: %q, want %q", g, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestWarningsAsCoraza: an unset variable is logged at warn level as Coraza's expansion
+// logs it, once per reference and expansion, reuse or not.
+func TestWarningsAsCoraza(t *testing.T) {
+	var logged bytes.Buffer
+	waf, err := coraza.NewWAF(coraza.NewWAFConfig().WithDebugLogger(
+		debuglog.Default().WithLevel(debuglog.LevelWarn).WithOutput(&logged)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "unset %{tx.missing} and %{REQUEST_HEADERS.x-none}, set %{MATCHED_VAR}"
+	m, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock, _ := macro.NewMacro(text)
+	tx := state{matchedVar: "v"}.apply(t, waf)
+	warnings := func(expand func() string) string {
+		logged.Reset()
+		expand()
+		expand() // the second one reuses the text, and must warn all the same
+		return regexp.MustCompile(`(?m)^\S+ \S+ `).ReplaceAllString(logged.String(), "") // no timestamps
+	}
+	got := warnings(func() string { return m.Expand(tx) })
+	want := warnings(func() string { return stock.Expand(tx) })
+	if got != want || strings.Count(want, "key not found") != 4 {
+		t.Errorf("warnings:\n%s\nCoraza's (4 expected):\n%s", got, want)
+	}
 }
 
 // FuzzExpandMatchesCoraza checks that any text parses with Coraza's verdict and expands to
-// Coraza's text in two states in a row.
+// Coraza's text in three states in a row (the first two the same), with a TX variable of the
+// fuzzer's naming set, so references to it are found, not only left unset.
 func FuzzExpandMatchesCoraza(f *testing.F) {
 	for _, text := range append(crsTexts(f), edgeTexts...) {
-		f.Add(text, "union select", "1 union select 2", "ARGS:id")
+		f.Add(text, "union select", "1 union select 2", "ARGS:id", "a")
 	}
+	f.Add("x %{tx.some_key} y %{TX.Some_Key}", "v", "w", "ARGS:a", "some_key")
+	f.Add("%{REQUEST_HEADERS.host}%{tx.0}", "example.com", "", "", "0")
 	waf, err := coraza.NewWAF(coraza.NewWAFConfig())
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, text, tx0, matchedVar, matchedName string) {
+	f.Fuzz(func(t *testing.T, text, tx0, matchedVar, matchedName, txKey string) {
 		ours, err := Parse(text)
 		stock, stockErr := macro.NewMacro(text)
 		if fmt.Sprint(err) != fmt.Sprint(stockErr) {
@@ -188,9 +319,9 @@ func FuzzExpandMatchesCoraza(f *testing.F) {
 			return
 		}
 		for _, s := range []state{
-			{tx0: tx0, matchedVar: matchedVar, matchedName: matchedName, header: tx0, args: len(tx0) % 3},
-			{tx0: tx0, matchedVar: matchedVar, matchedName: matchedName, header: tx0, args: len(tx0) % 3},
-			{txA: matchedVar, matchedVar: tx0},
+			{tx0: tx0, matchedVar: matchedVar, matchedName: matchedName, header: tx0, args: len(tx0) % 3, txKey: txKey, txValue: matchedName},
+			{tx0: tx0, matchedVar: matchedVar, matchedName: matchedName, header: tx0, args: len(tx0) % 3, txKey: txKey, txValue: matchedName},
+			{txA: matchedVar, matchedVar: tx0, txKey: txKey, txValue: tx0},
 		} {
 			tx := s.apply(t, waf)
 			if got, want := ours.Expand(tx), stock.Expand(tx); got != want {
