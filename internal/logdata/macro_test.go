@@ -286,8 +286,10 @@ func TestWarningsAsCoraza(t *testing.T) {
 	warnings := func(expand func() string) string {
 		logged.Reset()
 		expand()
-		expand() // the second one reuses the text, and must warn all the same
-		return regexp.MustCompile(`(?m)^\S+ \S+ `).ReplaceAllString(logged.String(), "") // no timestamps
+		// The second expansion reuses the text, and must warn all the same.
+		expand()
+		noTimestamps := regexp.MustCompile(`(?m)^\S+ \S+ `)
+		return noTimestamps.ReplaceAllString(logged.String(), "")
 	}
 	got := warnings(func() string { return m.Expand(tx) })
 	want := warnings(func() string { return stock.Expand(tx) })
