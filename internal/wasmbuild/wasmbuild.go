@@ -238,10 +238,15 @@ func goBinary() string {
 // repository (a test, the FTW runner) does not force a rebuild of the 30 MB plugin: the Go and
 // embedded files of the module's own packages the build pulls in for wasip1, the packages of
 // the post-link step (it shapes the artifact too), go.mod/go.sum (which pin every other
-// module), the package, the tags and the toolchain version.
+// module), the package, the tags, and the toolchain with the settings that change its output
+// (buildSettings).
 func sourceHash(root, pkg string, tags []string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "pkg=%s\ntags=%s\ngo=%s\n", pkg, strings.Join(tags, ","), runtime.Version())
+	settings, err := buildSettings(root)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(h, "pkg=%s\ntags=%s\n%s", pkg, strings.Join(tags, ","), settings)
 	files := map[string]bool{"go.mod": true, "go.sum": true}
 	for _, q := range []struct {
 		pkg  string
@@ -272,6 +277,20 @@ func sourceHash(root, pkg string, tags []string) (string, error) {
 		h.Write(data)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+// buildSettings are the toolchain's version and the settings, from the environment or from
+// `go env -w`, that change what it builds for wasip1: a module built with GOEXPERIMENT=… must
+// not be taken for one built without.
+func buildSettings(root string) (string, error) {
+	cmd := exec.Command(goBinary(), "env", "GOVERSION", "GOEXPERIMENT", "GOFLAGS", "GOWASM", "GOROOT")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	return "go env=" + string(out), nil
 }
 
 // selfPackage is this package: its dependencies within the module run the post-link step.

@@ -3,6 +3,7 @@ package wasmbuild
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,5 +85,14 @@ func TestSourceHashTracksBuildInputs(t *testing.T) {
 	}
 	if h, _ := sourceHash(root, ".", []string{"other"}); h == hash() {
 		t.Fatalf("hash unchanged for other build tags")
+	}
+	before := hash()
+	for _, env := range []string{"GOEXPERIMENT=nogreenteagc", "GOFLAGS=-gcflags=all=-B"} {
+		k, v, _ := strings.Cut(env, "=")
+		t.Setenv(k, v)
+		if hash() == before {
+			t.Errorf("hash unchanged with %s", env)
+		}
+		os.Unsetenv(k)
 	}
 }
