@@ -27,7 +27,7 @@ func native(tb testing.TB) (stock, engine coraza.WAF) {
 	tb.Helper()
 	nativeOnce.Do(func() {
 		if stockWAF, nativeErr = NewNativeWAF(Directives); nativeErr == nil {
-			engineWAF, nativeErr = NewNativePluginWAF(Directives)
+			engineWAF, nativeErr = NewNativeEngineWAF(Directives)
 		}
 	})
 	if nativeErr != nil {

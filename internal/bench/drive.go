@@ -88,20 +88,20 @@ func Wasm(ctx context.Context, p *wasmhost.Plugin, c *Case) (blocked bool, err e
 // rules, the same error callback work (each match formatted as its error-log line), the
 // in-memory body limit raised to the body limit (wasmplugin.scanRequestBodyLimits; the
 // recommended 12.5 MiB).
-// It is stock Coraza: it fails once NewNativePluginWAF has replaced operators and actions in
+// It is stock Coraza: it fails once NewNativeEngineWAF has replaced operators and actions in
 // this process.
 func NewNativeWAF(directives []string) (coraza.WAF, error) {
 	if engine.Registered() {
-		return nil, errors.New("bench: stock Coraza cannot be compiled any more: meshwaf's operators and actions are registered in this process (compile it before NewNativePluginWAF)")
+		return nil, errors.New("bench: stock Coraza cannot be compiled any more: meshwaf's operators and actions are registered in this process (compile it before NewNativeEngineWAF)")
 	}
 	return newNative(directives)
 }
 
-// NewNativePluginWAF compiles directives as NewNativeWAF does, with the plugin's engine:
+// NewNativeEngineWAF compiles directives as NewNativeWAF does, with the plugin's engine:
 // Coraza with meshwaf's operators and actions (internal/engine), natively. Against stock
 // Coraza it measures how much work the plugin's engine does; against the plugin in Wasm, what
 // Wasm costs on top of the same code. It registers them for the rest of the process.
-func NewNativePluginWAF(directives []string) (coraza.WAF, error) {
+func NewNativeEngineWAF(directives []string) (coraza.WAF, error) {
 	engine.Register()
 	return newNative(directives)
 }
