@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,7 +31,8 @@ type Options struct {
 	Soak     int           // requests of the mixed soak (-n)
 	SoakTime time.Duration // bound on the soak's time (-soaktime)
 	Cases    string        // regexp selecting corpus cases (-cases)
-	BenchMin time.Duration // minimum time per ns/op figure (-benchtime)
+	BenchMin time.Duration // minimum time per ns/op figure, split over Rounds for the corpus (-benchtime)
+	Rounds   int           // interleaved rounds per corpus case (-rounds)
 	HTTPTime time.Duration // load time per HTTP mode (-http)
 	HTTPConc int           // concurrent HTTP clients (-c)
 	Workers  int           // runner VMs for the HTTP load (-workers)
@@ -49,7 +51,8 @@ func ParseArgs(args []string) (Options, error) {
 	fs.IntVar(&o.Soak, "n", 100000, "requests in the mixed soak")
 	fs.DurationVar(&o.SoakTime, "soaktime", 3*time.Minute, "stop the soak after this long even before -n requests")
 	fs.StringVar(&o.Cases, "cases", "", "regexp: measure only the corpus cases it matches")
-	fs.DurationVar(&o.BenchMin, "benchtime", time.Second, "minimum run per ns/op figure")
+	fs.DurationVar(&o.BenchMin, "benchtime", time.Second, "minimum time per ns/op figure, split over -rounds for the corpus")
+	fs.IntVar(&o.Rounds, "rounds", 3, "interleaved rounds per corpus case (wasm, native, engine), each side's median reported")
 	fs.DurationVar(&o.HTTPTime, "http", 5*time.Second, "load time per HTTP mode (0 skips)")
 	fs.IntVar(&o.HTTPConc, "c", 4, "concurrent HTTP clients")
 	fs.IntVar(&o.Workers, "workers", 2, "runner VMs for the HTTP load")
@@ -237,18 +240,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var ratios, works, factors []float64
 	for i := range corpus {
 		c := &corpus[i]
-		wr, err := measure(o.BenchMin, func() error { _, err := Wasm(ctx, plugin, c); return err })
-		if err != nil {
-			return nil, fmt.Errorf("%s (wasm): %w", c.Name, err)
+		rs, err := measureSides(o.BenchMin, o.Rounds,
+			func() error { _, err := Wasm(ctx, plugin, c); return err },
+			func() error { _, err := Native(waf, c); return err },
+			func() error { _, err := Native(engine, c); return err })
+		if se := (*SideError)(nil); errors.As(err, &se) {
+			return nil, fmt.Errorf("%s (%s): %w", c.Name, []string{"wasm", "native", "the plugin's engine, natively"}[se.Side], se.Err)
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
 		}
-		nr, err := measure(o.BenchMin, func() error { _, err := Native(waf, c); return err })
-		if err != nil {
-			return nil, fmt.Errorf("%s (native): %w", c.Name, err)
-		}
-		er, err := measure(o.BenchMin, func() error { _, err := Native(engine, c); return err })
-		if err != nil {
-			return nil, fmt.Errorf("%s (the plugin's engine, natively): %w", c.Name, err)
-		}
+		wr, nr, er := rs[0], rs[1], rs[2]
 		cr := CaseReport{Name: c.Name, Wasm: wr, Native: nr, Engine: er,
 			Ratio: wr.NsPerOp / nr.NsPerOp, Work: er.NsPerOp / nr.NsPerOp, WasmFactor: wr.NsPerOp / er.NsPerOp}
 		r.Cases = append(r.Cases, cr)

@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"math"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -24,24 +26,9 @@ func measure(minTime time.Duration, op func() error) (Result, error) {
 	}
 	n := 1
 	for {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		start := time.Now()
-		for range n {
-			if err := op(); err != nil {
-				return Result{}, err
-			}
-		}
-		d := time.Since(start)
-		runtime.ReadMemStats(&after)
-		if d >= minTime || n >= 1e9 {
-			return Result{
-				NsPerOp:     float64(d.Nanoseconds()) / float64(n),
-				BytesPerOp:  float64(after.TotalAlloc-before.TotalAlloc) / float64(n),
-				AllocsPerOp: float64(after.Mallocs-before.Mallocs) / float64(n),
-				Ops:         n,
-			}, nil
+		r, d, err := run(n, op)
+		if err != nil || d >= minTime || n >= 1e9 {
+			return r, err
 		}
 		// Aim 20% past minTime, at most 100x more, at least one more (testing's rule).
 		next := n * 100
@@ -50,6 +37,74 @@ func measure(minTime time.Duration, op func() error) (Result, error) {
 		}
 		n = max(min(next, n*100), n+1)
 	}
+}
+
+// run times n calls of op, after a GC.
+func run(n int, op func() error) (Result, time.Duration, error) {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for range n {
+		if err := op(); err != nil {
+			return Result{}, 0, err
+		}
+	}
+	d := time.Since(start)
+	runtime.ReadMemStats(&after)
+	return Result{
+		NsPerOp:     float64(d.Nanoseconds()) / float64(n),
+		BytesPerOp:  float64(after.TotalAlloc-before.TotalAlloc) / float64(n),
+		AllocsPerOp: float64(after.Mallocs-before.Mallocs) / float64(n),
+		Ops:         n,
+	}, d, nil
+}
+
+// SideError is a failure of one side of measureSides.
+type SideError struct {
+	Side int
+	Err  error
+}
+
+func (e *SideError) Error() string { return e.Err.Error() }
+func (e *SideError) Unwrap() error { return e.Err }
+
+// measureSides measures ways of doing the same work (the plugin in wazero, stock Coraza, the
+// plugin's engine) in interleaved rounds, so that a slow spell of the machine falls on every
+// side of a ratio instead of on whichever side was running: each side's count is sized for
+// minTime/rounds (measure), then each further round runs every side once with that count, and
+// each side reports its median round.
+func measureSides(minTime time.Duration, rounds int, sides ...func() error) ([]Result, error) {
+	rounds = max(rounds, 1)
+	all := make([][]Result, len(sides))
+	for i, op := range sides {
+		r, err := measure(minTime/time.Duration(rounds), op)
+		if err != nil {
+			return nil, &SideError{Side: i, Err: err}
+		}
+		all[i] = append(all[i], r)
+	}
+	for range rounds - 1 {
+		for i, op := range sides {
+			r, _, err := run(all[i][0].Ops, op)
+			if err != nil {
+				return nil, &SideError{Side: i, Err: err}
+			}
+			all[i] = append(all[i], r)
+		}
+	}
+	out := make([]Result, len(sides))
+	for i := range all {
+		out[i] = medianResult(all[i])
+	}
+	return out, nil
+}
+
+// medianResult is the result with the median ns/op (the lower middle one of an even count).
+func medianResult(rs []Result) Result {
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b Result) int { return cmp.Compare(a.NsPerOp, b.NsPerOp) })
+	return sorted[(len(sorted)-1)/2]
 }
 
 // geomean is the geometric mean of positive values.
