@@ -2,8 +2,10 @@ package wasmhost
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -86,6 +88,16 @@ func WithPluginConfig(b []byte) PluginOption {
 // runtime reads GOGC and GOMEMLIMIT from there. VMs get no other environment.
 func WithEnv(key, value string) PluginOption {
 	return func(c *pluginConfig) { c.env = append(c.env, [2]string{key, value}) }
+}
+
+// ParseEnv splits a KEY=VALUE setting for WithEnv, as the runner's --vm-env takes it; the
+// value may be empty, the key may not.
+func ParseEnv(kv string) (key, value string, err error) {
+	key, value, ok := strings.Cut(kv, "=")
+	if !ok || key == "" {
+		return "", "", fmt.Errorf("%q: want KEY=VALUE", kv)
+	}
+	return key, value, nil
 }
 
 // WithVMConfig is the VM configuration, read by the guest in proxy_on_vm_start.

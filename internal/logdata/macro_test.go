@@ -87,6 +87,33 @@ func tokensOf(m *Macro) string {
 	}{m.original, m.tokens}))
 }
 
+// newWAF compiles cfg (nil: no directives) for tests that need transactions.
+func newWAF(t testing.TB, cfg coraza.WAFConfig) coraza.WAF {
+	t.Helper()
+	if cfg == nil {
+		cfg = coraza.NewWAFConfig()
+	}
+	waf, err := coraza.NewWAF(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return waf
+}
+
+// parseBoth parses a text known to be valid with ours and with Coraza's.
+func parseBoth(t testing.TB, text string) (*Macro, macro.Macro) {
+	t.Helper()
+	ours, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock, err := macro.NewMacro(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ours, stock
+}
+
 // state is a transaction with variables set as a rule set would set them.
 type state struct {
 	tx0, txA, matchedVar, matchedName, header string
@@ -142,10 +169,7 @@ var states = []state{
 // TestExpandMatchesCoraza expands every CRS text and the edge cases in a sequence of states,
 // the same state twice in a row (the reuse of the last expansion) and long values (no reuse).
 func TestExpandMatchesCoraza(t *testing.T) {
-	waf, err := coraza.NewWAF(coraza.NewWAFConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	waf := newWAF(t, nil)
 	for _, text := range append(crsTexts(t), edgeTexts...) {
 		ours, err := Parse(text)
 		if err != nil {
@@ -162,14 +186,8 @@ func TestExpandMatchesCoraza(t *testing.T) {
 }
 
 func TestExpandReusesTheLastText(t *testing.T) {
-	waf, err := coraza.NewWAF(coraza.NewWAFConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Parse("Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}")
-	if err != nil {
-		t.Fatal(err)
-	}
+	waf := newWAF(t, nil)
+	m, _ := parseBoth(t, "Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}")
 	tx := states[1].apply(t, waf)
 	first := m.Expand(tx)
 	// TX.0 is read through Coraza's Map.Get, which copies the values: one allocation left.
@@ -215,14 +233,8 @@ func TestExpandReusesTheLastText(t *testing.T) {
 
 // TestReuseLimit: an expansion of exactly memoLimit bytes is kept, one byte more is not.
 func TestReuseLimit(t *testing.T) {
-	waf, err := coraza.NewWAF(coraza.NewWAFConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Parse("v=%{MATCHED_VAR}")
-	if err != nil {
-		t.Fatal(err)
-	}
+	waf := newWAF(t, nil)
+	m, _ := parseBoth(t, "v=%{MATCHED_VAR}")
 	for _, n := range []int{memoLimit, memoLimit + 1} {
 		m.last.Store(nil)
 		text := m.Expand(state{matchedVar: strings.Repeat("v", n-len("v="))}.apply(t, waf))
@@ -238,16 +250,9 @@ func TestReuseLimit(t *testing.T) {
 // TestConcurrentExpansions: transactions of different states expanding one shared Macro at
 // once each get their own text (run with -race to check the sharing itself).
 func TestConcurrentExpansions(t *testing.T) {
-	waf, err := coraza.NewWAF(coraza.NewWAFConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	waf := newWAF(t, nil)
 	const text = "Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}"
-	m, err := Parse(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stock, _ := macro.NewMacro(text)
+	m, stock := parseBoth(t, text)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		s := state{tx0: fmt.Sprint("tx0-", g), matchedVar: fmt.Sprint("value-", g%3), matchedName: "ARGS:q"}
@@ -271,17 +276,10 @@ func TestConcurrentExpansions(t *testing.T) {
 // logs it, once per reference and expansion, reuse or not.
 func TestWarningsAsCoraza(t *testing.T) {
 	var logged bytes.Buffer
-	waf, err := coraza.NewWAF(coraza.NewWAFConfig().WithDebugLogger(
+	waf := newWAF(t, coraza.NewWAFConfig().WithDebugLogger(
 		debuglog.Default().WithLevel(debuglog.LevelWarn).WithOutput(&logged)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const text = "unset %{tx.missing} and %{REQUEST_HEADERS.x-none}, set %{MATCHED_VAR}"
-	m, err := Parse(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stock, _ := macro.NewMacro(text)
+	m, stock := parseBoth(t, text)
 	tx := state{matchedVar: "v"}.apply(t, waf)
 	warnings := func(expand func() string) string {
 		logged.Reset()
@@ -307,10 +305,7 @@ func FuzzExpandMatchesCoraza(f *testing.F) {
 	}
 	f.Add("x %{tx.some_key} y %{TX.Some_Key}", "v", "w", "ARGS:a", "some_key")
 	f.Add("%{REQUEST_HEADERS.host}%{tx.0}", "example.com", "", "", "0")
-	waf, err := coraza.NewWAF(coraza.NewWAFConfig())
-	if err != nil {
-		f.Fatal(err)
-	}
+	waf := newWAF(f, nil)
 	f.Fuzz(func(t *testing.T, text, tx0, matchedVar, matchedName, txKey string) {
 		ours, err := Parse(text)
 		stock, stockErr := macro.NewMacro(text)

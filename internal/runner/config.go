@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/meshwaf/meshwaf/wasmhost"
 )
 
 // DefaultPluginConfig is the configuration used without --config: the full OWASP CRS at
@@ -83,9 +85,9 @@ func ParseArgs(args []string, stderr io.Writer) (Command, error) {
 	fs.StringVar(&o.LogFile, "log-file", "", "append the plugin's log to `file`, one line per message (default: standard error)")
 	fs.IntVar(&o.Workers, "workers", 1, "VMs serving requests in parallel (Envoy: one per worker thread); each loads the rules")
 	fs.Func("vm-env", "`KEY=VALUE` in every VM's environment, as Envoy's vm_config.environment_variables (repeatable; e.g. GOGC=100)", func(kv string) error {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("%q: want KEY=VALUE", kv)
+		k, v, err := wasmhost.ParseEnv(kv)
+		if err != nil {
+			return err
 		}
 		o.VMEnv = append(o.VMEnv, [2]string{k, v})
 		return nil

@@ -57,9 +57,9 @@ func run(rounds int, caseName string, n, mixed int, trace bool, paths []string) 
 			if kv == "" {
 				continue
 			}
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return fmt.Errorf("%s: %q is not KEY=VALUE", arg, kv)
+			k, v, err := wasmhost.ParseEnv(kv)
+			if err != nil {
+				return fmt.Errorf("%s: %w", arg, err)
 			}
 			envs[i] = append(envs[i], wasmhost.WithEnv(k, v))
 		}
