@@ -843,3 +843,47 @@ func TestResponseBodyBlockLogsItsRules(t *testing.T) {
 		}
 	}
 }
+
+// TestLogDataPerRequest drives the compiled module: the logdata of each match is the request's
+// own (meshwaf's logdata action reuses the last expansion of a text when its values are the
+// same), for two rules sharing a text and across requests, and %{rule.logdata} holds the text
+// expanded when the rule's evaluation started.
+func TestLogDataPerRequest(t *testing.T) {
+	const shared = "Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}"
+	set := []string{
+		"SecRuleEngine On",
+		`SecRule ARGS:q "@rx (a+)b" "id:11,phase:1,pass,log,capture,logdata:'` + shared + `',setvar:'tx.started=%{rule.logdata}'"`,
+		`SecRule ARGS:q "@rx c" "id:12,phase:1,pass,log,logdata:'` + shared + `'"`,
+		`SecRule TX:started "@rx ." "id:13,phase:1,pass,log,logdata:'rule 11 started with: %{tx.started}'"`,
+	}
+	cfg, _ := json.Marshal(map[string]any{"directives_map": map[string][]string{"t": set}, "default_directives": "t"})
+	rec := &wasmtest.LogRecorder{}
+	p, err := wafModule(t).NewPlugin(context.Background(), wasmhost.WithPluginConfig(cfg), wasmhost.WithLogger(rec.Log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	for _, tc := range []struct {
+		q    string
+		want []string
+	}{
+		{"xaabc", []string{
+			`[id "11"] [rev ""] [msg ""] [data "Matched Data: aab found within ARGS:q: xaabc"]`,
+			`[id "12"] [rev ""] [msg ""] [data "Matched Data: aab found within ARGS:q: xaabc"]`,
+			`[id "13"] [rev ""] [msg ""] [data "rule 11 started with: Matched Data:  found within : "]`}},
+		{"abc", []string{
+			`[id "11"] [rev ""] [msg ""] [data "Matched Data: ab found within ARGS:q: abc"]`,
+			`[id "12"] [rev ""] [msg ""] [data "Matched Data: ab found within ARGS:q: abc"]`}},
+		// Longer than the expansions kept for reuse; Coraza's log line shortens the data.
+		{strings.Repeat("a", 300) + "bc", []string{
+			`[id "11"] [rev ""] [msg ""] [data "Matched Data: ` + strings.Repeat("a", 150)}},
+	} {
+		rec.Reset()
+		wantStatus(t, drive(t, p, request{path: "/?q=" + tc.q}), 200)
+		for _, w := range tc.want {
+			if _, ok := rec.Find(w); !ok {
+				t.Errorf("q=%.20s…: no log line with %.120q in\n%s", tc.q, w, strings.Join(rec.Lines(), "\n"))
+			}
+		}
+	}
+}
