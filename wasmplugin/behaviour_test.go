@@ -613,6 +613,7 @@ func TestBadConfigurationRefused(t *testing.T) {
 		{"unknown_directive", `{"directives_map":{"api":["SecRuleEngine On","Include @recommended-conf","SecRuleEngin On"]}}`, `directives_map["api"] line 3 (SecRuleEngin)`},
 		{"bad_rule_syntax", `{"directives_map":{"a":["SecRule ARGS \"@rx (\" \"id:1,phase:1,deny\""]}}`, `directives_map["a"] line 1 (SecRule)`},
 		{"missing_include", `{"directives_map":{"a":["Include @nope-conf"]}}`, `directives_map["a"] line 1 (Include @nope-conf): not found`},
+		{"bad_logdata", `{"directives_map":{"a":["SecRuleEngine On","SecAction \"id:1,pass,logdata:'%{nosuchvar}'\""]}}`, `directives_map["a"] line 2 (SecAction): invalid WAF config from string: failed to compile the directive "secaction": unknown variable "nosuchvar"`},
 		{"debug_log_file", `{"directives_map":{"a":["SecDebugLog /var/log/coraza.log"]}}`, `directives_map["a"] line 1 (SecDebugLog): /var/log/coraza.log: a Wasm module has no file system: use SecDebugLog /dev/stdout`},
 		{"audit_log_https", `{"directives_map":{"a":["SecAuditEngine On","SecAuditLogType HTTPS","SecAuditLog https://logs.example.com/"]}}`, `directives_map["a"] line 2 (SecAuditLogType): invalid WAF config from audit log: SecAuditLogType HTTPS cannot work in a Wasm module`},
 		{"audit_log_syslog", `{"directives_map":{"a":["SecAuditEngine On","SecAuditLogType Syslog"]}}`, `directives_map["a"] line 2 (SecAuditLogType): invalid WAF config from audit log: SecAuditLogType Syslog cannot work in a Wasm module`},
