@@ -244,7 +244,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			func() error { _, err := Wasm(ctx, plugin, c); return err },
 			func() error { _, err := Native(waf, c); return err },
 			func() error { _, err := Native(engine, c); return err })
-		if se := (*SideError)(nil); errors.As(err, &se) {
+		if se := (*sideError)(nil); errors.As(err, &se) {
 			return nil, fmt.Errorf("%s (%s): %w", c.Name, []string{"wasm", "native", "the plugin's engine, natively"}[se.Side], se.Err)
 		} else if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Name, err)

@@ -60,14 +60,14 @@ func run(n int, op func() error) (Result, time.Duration, error) {
 	}, d, nil
 }
 
-// SideError is a failure of one side of measureSides.
-type SideError struct {
+// sideError is a failure of one side of measureSides: Side indexes its sides.
+type sideError struct {
 	Side int
 	Err  error
 }
 
-func (e *SideError) Error() string { return e.Err.Error() }
-func (e *SideError) Unwrap() error { return e.Err }
+func (e *sideError) Error() string { return e.Err.Error() }
+func (e *sideError) Unwrap() error { return e.Err }
 
 // measureSides measures ways of doing the same work (the plugin in wazero, stock Coraza, the
 // plugin's engine) in interleaved rounds, so that a slow spell of the machine falls on every
@@ -80,7 +80,7 @@ func measureSides(minTime time.Duration, rounds int, sides ...func() error) ([]R
 	for i, op := range sides {
 		r, err := measure(minTime/time.Duration(rounds), op)
 		if err != nil {
-			return nil, &SideError{Side: i, Err: err}
+			return nil, &sideError{Side: i, Err: err}
 		}
 		all[i] = append(all[i], r)
 	}
@@ -88,7 +88,7 @@ func measureSides(minTime time.Duration, rounds int, sides ...func() error) ([]R
 		for i, op := range sides {
 			r, _, err := run(all[i][0].Ops, op)
 			if err != nil {
-				return nil, &SideError{Side: i, Err: err}
+				return nil, &sideError{Side: i, Err: err}
 			}
 			all[i] = append(all[i], r)
 		}

@@ -40,7 +40,7 @@ func TestMeasureSidesInterleaves(t *testing.T) {
 func TestMeasureSidesNamesTheFailingSide(t *testing.T) {
 	boom := errors.New("boom")
 	_, err := measureSides(time.Millisecond, 2, func() error { return nil }, func() error { return boom })
-	var se *SideError
+	var se *sideError
 	if !errors.As(err, &se) || se.Side != 1 || !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want side 1's error", err)
 	}
