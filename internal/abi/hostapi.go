@@ -88,9 +88,15 @@ func (mt MapType) SetPairs(pairs []Header) error {
 	return statusError(st)
 }
 
-// Size is the byte size of header map mt as Envoy counts it: the sum of name and value
-// lengths (HeaderMap::byteSize), not the serialised size.
-func (mt MapType) Size() (int, error) {
+// HeaderMapSize is the byte size of header map mt as Envoy counts it: the sum of name and
+// value lengths (HeaderMap::byteSize), not the serialised size.
+//
+// It is a function, not a method of MapType, so that a module which never calls it does not
+// import proxy_get_header_map_size: reflection is reachable in any module that links Coraza,
+// and then the linker keeps every exported method of a type stored in an interface, with the
+// host functions it calls. Hosts that lack the import (the SDK's emulator) could not load the
+// plugin otherwise.
+func HeaderMapSize(mt MapType) (int, error) {
 	if err := statusError(proxyGetHeaderMapSize(mt, retSize())); err != nil {
 		return 0, err
 	}
