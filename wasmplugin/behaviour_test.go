@@ -119,6 +119,8 @@ type request struct {
 	body                    []byte
 	chunk                   int // body chunk size; 0: one chunk
 	trailers                wasmhost.Headers
+	// conn is the connection the stream arrived on; zero: 10.1.2.3:54321 to 10.0.0.1:8080, HTTP/1.1.
+	conn wasmhost.StreamInfo
 	// The upstream's answer.
 	status      int
 	respHeaders [][2]string
@@ -136,10 +138,36 @@ type outcome struct {
 	clientBody      []byte
 }
 
+// newPlugin starts a plugin of its own with the given configuration (marshalled to JSON) in
+// one VM, logging at trace into its own recorder; it is closed when the test ends.
+func newPlugin(t *testing.T, config any) (*wasmhost.Plugin, *wasmtest.LogRecorder) {
+	t.Helper()
+	cfg, err := json.Marshal(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &wasmtest.LogRecorder{}
+	p, err := wafModule(t).NewPlugin(context.Background(), wasmhost.WithPluginConfig(cfg), wasmhost.WithVMs(1),
+		wasmhost.WithLogger(rec.Log), wasmhost.WithLogLevel(wasmhost.LogTrace))
+	if err != nil {
+		t.Fatalf("NewPlugin: %v; log:\n%s", err, strings.Join(rec.Lines(), "\n"))
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p, rec
+}
+
+// oneSet is a configuration of one directive set, the default.
+func oneSet(lines ...string) map[string]any {
+	return map[string]any{"directives_map": map[string][]string{"t": lines}, "default_directives": "t"}
+}
+
 func drive(t *testing.T, p *wasmhost.Plugin, r request) outcome {
 	t.Helper()
-	s, err := p.NewStream(context.Background(), wasmhost.StreamInfo{
-		SourceAddress: "10.1.2.3:54321", DestinationAddress: "10.0.0.1:8080", Protocol: "HTTP/1.1"})
+	conn := r.conn
+	if conn == (wasmhost.StreamInfo{}) {
+		conn = wasmhost.StreamInfo{SourceAddress: "10.1.2.3:54321", DestinationAddress: "10.0.0.1:8080", Protocol: "HTTP/1.1"}
+	}
+	s, err := p.NewStream(context.Background(), conn)
 	if err != nil {
 		t.Fatal(err)
 	}
