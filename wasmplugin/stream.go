@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
@@ -140,7 +141,7 @@ func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 		if it != nil {
 			return s.interrupt(it, types.PhaseRequestBody)
 		}
-		if n < len(chunk) {
+		if n < len(chunk) || bodyLimitReached(s.tx, false) {
 			// The body limit was reached under ProcessPartial: Coraza inspected the first
 			// bytes; the rest streams on without being held.
 			return s.finishRequestBody()
@@ -246,7 +247,7 @@ func (s *stream) OnResponseBody(size int, endOfStream bool) abi.Action {
 		if it != nil {
 			return s.interrupt(it, types.PhaseResponseBody)
 		}
-		if n < len(chunk) {
+		if n < len(chunk) || bodyLimitReached(s.tx, true) {
 			return s.finishResponseBody()
 		}
 	}
@@ -313,6 +314,24 @@ func (s *stream) OnStreamDone() {
 				it.RuleID, tx.ID(), it.Action, it.Status))
 		}
 	}
+}
+
+// bodyLimitReached reports whether Coraza's buffer of the request (or response) body is full.
+// Under ProcessPartial Coraza has then run the body phase itself, on the first N bytes, and
+// takes nothing more. A chunk that fills the buffer exactly is written whole, so the count
+// WriteRequestBody returns does not tell, and holding that chunk would stall the stream until
+// the next one arrives; INBOUND_DATA_ERROR (OUTBOUND_DATA_ERROR) does tell, also when a ctl
+// action changed the limit for this transaction.
+func bodyLimitReached(tx types.Transaction, response bool) bool {
+	st, ok := tx.(plugintypes.TransactionState)
+	if !ok {
+		return false
+	}
+	v := st.Variables().InboundDataError()
+	if response {
+		v = st.Variables().OutboundDataError()
+	}
+	return v.Get() == "1"
 }
 
 // address reads an "ip:port" property such as source.address, preferring the integer
