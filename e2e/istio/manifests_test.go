@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	extv1alpha1 "istio.io/api/extensions/v1alpha1"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	clientext "istio.io/client-go/pkg/apis/extensions/v1alpha1"
+	iopapis "istio.io/istio/operator/pkg/apis"
 	corev1 "k8s.io/api/core/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
@@ -235,29 +237,103 @@ func TestManifests(t *testing.T) {
 	}
 }
 
-// meshconfig.yaml is istiod Helm values: meshConfig decodes into Istio's MeshConfig.
+// istioctlDecode reads an `istioctl install -f` file the way istioctl does (MergeInputs, then
+// validation.ParseAndValidateIstioOperator): the file is merged onto a base IstioOperator
+// (apiVersion, kind, metadata, spec) and decoded into istio.io/istio's IstioOperator with
+// unknown fields rejected, so a top-level meshConfig (the istiod Helm values shape) fails with
+// "unknown field". Two rules are stricter than istioctl: the file must say it is an
+// IstioOperator itself (istioctl would supply apiVersion and kind), and spec.meshConfig is
+// decoded with protojson rejecting unknown fields (istioctl applies it with
+// protomarshal.ApplyYAML, which drops them, so a misspelt key would be lost silently).
+func istioctlDecode(data []byte) (*iopapis.IstioOperator, *meshv1alpha1.MeshConfig, error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	var file map[string]any
+	if err := json.Unmarshal(js, &file); err != nil {
+		return nil, nil, err
+	}
+	if file["apiVersion"] != "install.istio.io/v1alpha1" || file["kind"] != "IstioOperator" {
+		return nil, nil, fmt.Errorf("apiVersion %v, kind %v: want install.istio.io/v1alpha1 IstioOperator", file["apiVersion"], file["kind"])
+	}
+	merged := map[string]any{"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": map[string]any{}, "spec": map[string]any{}}
+	for k, v := range file {
+		merged[k] = v
+	}
+	mjs, err := json.Marshal(merged)
+	if err != nil {
+		return nil, nil, err
+	}
+	var iop iopapis.IstioOperator
+	if err := strictJSON(mjs, &iop); err != nil {
+		return nil, nil, fmt.Errorf("IstioOperator: %w", err)
+	}
+	if len(iop.Spec.MeshConfig) == 0 {
+		return &iop, nil, errors.New("no spec.meshConfig")
+	}
+	var mc meshv1alpha1.MeshConfig
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(iop.Spec.MeshConfig, &mc); err != nil {
+		return &iop, nil, fmt.Errorf("spec.meshConfig: %w", err)
+	}
+	return &iop, &mc, nil
+}
+
+// meshconfig.yaml is an IstioOperator for `istioctl install -f` (the kind walkthrough in
+// e2e/README.md): it decodes as istioctl decodes it and keeps meshwaf's stats; the broken
+// copies (the istiod Helm values shape it used to have, misspelt keys) are refused.
 func TestMeshConfigValues(t *testing.T) {
 	data, err := os.ReadFile("meshconfig.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name     string
+		old, new string // the edit making the broken copy (its last occurrence: the comment shows the keys too); none for the file as shipped
+		want     string // in the error; "" = accepted
+	}{
+		{name: "shipped_file_accepted"},
+		{
+			name: "meshconfig_at_top_level_refused",
+			old:  "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  meshConfig:\n    defaultConfig:\n      proxyStatsMatcher:\n        inclusionPrefixes:\n          - wasmcustom.waf_filter\n",
+			new:  "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmeshConfig:\n  defaultConfig:\n    proxyStatsMatcher:\n      inclusionPrefixes:\n        - wasmcustom.waf_filter\n",
+			want: `unknown field "meshConfig"`,
+		},
+		{
+			name: "helm_values_without_kind_refused",
+			old:  "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  meshConfig:\n    defaultConfig:\n      proxyStatsMatcher:\n        inclusionPrefixes:\n          - wasmcustom.waf_filter\n",
+			new:  "meshConfig:\n  defaultConfig:\n    proxyStatsMatcher:\n      inclusionPrefixes:\n        - wasmcustom.waf_filter\n",
+			want: "want install.istio.io/v1alpha1 IstioOperator",
+		},
+		{name: "typo_in_spec_refused", old: "  meshConfig:", new: "  meshConfg:", want: `unknown field "meshConfg"`},
+		{name: "typo_in_meshconfig_refused", old: "proxyStatsMatcher:", new: "proxyStatMatcher:", want: "proxyStatMatcher"},
 	}
-	var values struct {
-		MeshConfig json.RawMessage `json:"meshConfig"`
-	}
-	if err := strictJSON(js, &values); err != nil {
-		t.Fatal(err)
-	}
-	var mc meshv1alpha1.MeshConfig
-	if err := (protojson.UnmarshalOptions{}).Unmarshal(values.MeshConfig, &mc); err != nil {
-		t.Fatalf("meshConfig: %v", err)
-	}
-	prefixes := mc.GetDefaultConfig().GetProxyStatsMatcher().GetInclusionPrefixes()
-	if len(prefixes) != 1 || prefixes[0] != "wasmcustom.waf_filter" {
-		t.Errorf("proxyStatsMatcher.inclusionPrefixes = %q, want [wasmcustom.waf_filter]", prefixes)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := data
+			if c.old != "" {
+				if !bytes.Contains(data, []byte(c.old)) {
+					t.Fatalf("meshconfig.yaml no longer contains %q", c.old)
+				}
+				i := bytes.LastIndex(data, []byte(c.old))
+				in = slices.Concat(data[:i], []byte(c.new), data[i+len(c.old):])
+			}
+			_, mc, err := istioctlDecode(in)
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error %v, want one containing %q", err, c.want)
+				}
+				t.Logf("refused: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefixes := mc.GetDefaultConfig().GetProxyStatsMatcher().GetInclusionPrefixes()
+			if len(prefixes) != 1 || prefixes[0] != "wasmcustom.waf_filter" {
+				t.Errorf("proxyStatsMatcher.inclusionPrefixes = %q, want [wasmcustom.waf_filter]", prefixes)
+			}
+		})
 	}
 }
 
