@@ -1,8 +1,15 @@
 package harness
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/meshwaf/meshwaf/e2e/envoy"
+	"github.com/meshwaf/meshwaf/e2e/internal/plugin"
 )
 
 func TestParseEnvoyVersion(t *testing.T) {
@@ -40,5 +47,44 @@ func TestParseEnvoyVersion(t *testing.T) {
 				t.Errorf("String() = %q", v.String())
 			}
 		})
+	}
+}
+
+// envoyClaimRe finds the Envoy minimum stated in prose: "Envoy >= 1.33", "Envoy (>= 1.33",
+// "version ≥ 1.33", "older than 1.33".
+var envoyClaimRe = regexp.MustCompile(`(?:(?:Envoy|version) \(?(?:>=|≥) ?|older than )(1\.\d+)`)
+
+// Every Envoy minimum the e2e bootstraps, the compose file and the e2e docs state is MinEnvoy:
+// raising MinEnvoy without them (or the reverse) fails here.
+func TestEnvoyVersionClaims(t *testing.T) {
+	root, err := plugin.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d.%d", MinEnvoy.Major, MinEnvoy.Minor)
+	files := []string{"e2e/docker-compose.yaml", "e2e/README.md", "docs/e2e.md"}
+	for _, f := range envoy.Files {
+		files = append(files, filepath.Join("e2e", "envoy", f))
+	}
+	claims := 0
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			for _, m := range envoyClaimRe.FindAllStringSubmatch(line, -1) {
+				claims++
+				if m[1] != want {
+					t.Errorf("%s:%d: %q, want %s (harness.MinEnvoy)", f, i+1, m[0], want)
+				}
+			}
+		}
+	}
+	if claims == 0 {
+		t.Error("no Envoy version claim found: the pattern no longer matches the docs")
+	}
+	if m := envoyClaimRe.FindStringSubmatch("Needs Envoy >= 1.32"); m == nil || m[1] == want {
+		t.Errorf("the pattern does not catch a wrong claim: %q", m)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -372,5 +373,71 @@ func TestManifestMistakesAreCaught(t *testing.T) {
 				t.Logf("caught: %v", err)
 			}
 		})
+	}
+}
+
+// The Istio releases the comments and e2e/README.md may name: the module runs from Istio 1.25
+// (its Envoy, 1.33, is the first whose Wasm host runs a standard-Go module: the README's
+// requirements); TrafficExtension exists from Istio 1.30. WasmPlugin itself is older, so a
+// WasmPlugin example needs what the module needs.
+const (
+	minIstioModule           = "1.25"
+	minIstioTrafficExtension = "1.30"
+)
+
+var istioClaimRe = regexp.MustCompile(`Istio (?:>=|≥) (1\.\d+)`)
+
+// istioClaims checks the "Istio >= X" claims of one file: a claim of 1.30 is about
+// TrafficExtension (named on its line), every other claim is 1.25. It returns the first claim.
+func istioClaims(name, text string) (first string, err error) {
+	var errs []error
+	for i, line := range strings.Split(text, "\n") {
+		for _, m := range istioClaimRe.FindAllStringSubmatch(line, -1) {
+			if first == "" {
+				first = m[1]
+			}
+			te := strings.Contains(line, "TrafficExtension")
+			switch {
+			case te && m[1] != minIstioTrafficExtension:
+				errs = append(errs, fmt.Errorf("%s:%d: %q: TrafficExtension needs Istio %s", name, i+1, m[0], minIstioTrafficExtension))
+			case !te && m[1] != minIstioModule:
+				errs = append(errs, fmt.Errorf("%s:%d: %q: the module needs Istio %s (TrafficExtension %s)", name, i+1, m[0], minIstioModule, minIstioTrafficExtension))
+			}
+		}
+	}
+	return first, errors.Join(errs...)
+}
+
+// Every Istio version the manifests' comments and e2e/README.md state agrees with the two
+// minimums above, and each plugin manifest's header names the minimum of its kind.
+func TestIstioVersionClaims(t *testing.T) {
+	for _, file := range append(slices.Clone(Files), "meshconfig.yaml", "../README.md") {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := istioClaims(file, string(data))
+		if err != nil {
+			t.Error(err)
+		}
+		want := ""
+		switch {
+		case strings.HasPrefix(file, "wasmplugin"):
+			want = minIstioModule
+		case strings.HasPrefix(file, "trafficextension"):
+			want = minIstioTrafficExtension
+		}
+		if want != "" && first != want {
+			t.Errorf("%s: the header's first claim is Istio %q, want \"Istio >= %s\"", file, first, want)
+		}
+	}
+	// The claim the audit found (wasmplugin-sidecar.yaml said 1.31) must not pass.
+	for _, bad := range []string{
+		"# meshwaf as an Istio WasmPlugin (Istio >= 1.31) on sidecars",
+		"# TrafficExtension (Istio >= 1.25)",
+	} {
+		if _, err := istioClaims("broken", bad); err == nil {
+			t.Errorf("%q passed", bad)
+		}
 	}
 }
