@@ -66,7 +66,6 @@ var pluginConfig = map[string]any{
 			"SecRuleEngine On", "SecRequestBodyAccess On", "SecRequestBodyLimit 1000", "SecRequestBodyLimitAction ProcessPartial",
 			`SecRule REQUEST_BODY "@contains evil-body" "id:4001,phase:2,deny,status:403,log,msg:'evil body'"`,
 		},
-		"audit": {"SecRuleEngine On", "SecAuditEngine On", "SecAuditLogType Proxy", "SecAuditLogFormat JSON", "SecAuditLogParts ABFHZ"},
 		"resplimit": {
 			"SecRuleEngine On", "SecResponseBodyAccess On", "SecResponseBodyMimeType text/html",
 			"SecResponseBodyLimit 100", "SecResponseBodyLimitAction ProcessPartial",
@@ -84,7 +83,7 @@ var pluginConfig = map[string]any{
 	"per_authority_directives": map[string]string{
 		"custom.test": "custom", "bodyoff.test": "bodyoff", "detect.test": "detect",
 		"reject.test": "reject", "partial.test": "partial",
-		"audit.test": "audit", "resplimit.test": "resplimit", "respreject.test": "respreject",
+		"resplimit.test": "resplimit", "respreject.test": "respreject",
 		"api.test:8443": "api", "api.test": "host", "*.wild.test": "wild",
 	},
 	"metric_labels": map[string]string{"owner": "team-a"},
@@ -694,8 +693,20 @@ func TestEveryConfigurationErrorLogged(t *testing.T) {
 	}
 }
 
+// TestLoggingPhaseRunsOnceEvenForResetStreams: whether a stream completes or is reset while
+// the plugin holds part of it, phase 5 runs exactly once (its rule matches once, one audit
+// entry) and the transaction is closed once (Coraza's debug line "Transaction finished").
 func TestLoggingPhaseRunsOnceEvenForResetStreams(t *testing.T) {
-	p, logs := wafPlugin(t)
+	p, logs := newPlugin(t, oneSet("SecRuleEngine On", "SecDebugLogLevel 4",
+		"SecAuditEngine On", "SecAuditLogType Proxy", "SecAuditLogFormat JSON", "SecAuditLogParts ABFHZ",
+		"SecResponseBodyAccess On", "SecResponseBodyMimeType text/html",
+		`SecAction "id:7001,phase:5,pass,log,msg:'logging phase'"`))
+	responseHeld := func(t *testing.T, s *wasmhost.Stream, st wasmhost.Step, err error) {
+		t.Helper()
+		if err != nil || st.Headers != nil || st.Reply != nil || !s.Held(true) {
+			t.Fatalf("response not held for the body's verdict: %+v, %v", st, err)
+		}
+	}
 	tests := []struct {
 		name  string
 		drive func(t *testing.T, s *wasmhost.Stream, id string)
@@ -704,9 +715,29 @@ func TestLoggingPhaseRunsOnceEvenForResetStreams(t *testing.T) {
 			mustStep(t)(s.RequestHeaders(requestHeaders("audit.test", id), true))
 			mustStep(t)(s.ResponseHeaders(wasmhost.Headers{{":status", "200"}}, true))
 		}},
+		{"completed_stream_with_inspected_response_body", func(t *testing.T, s *wasmhost.Stream, id string) {
+			mustStep(t)(s.RequestHeaders(requestHeaders("audit.test", id), true))
+			st, err := s.ResponseHeaders(wasmhost.Headers{{":status", "200"}, {"content-type", "text/html"}}, false)
+			responseHeld(t, s, st, err)
+			if st, err := s.ResponseBody([]byte("<p>hello</p>"), true); err != nil || !st.EndOfStream {
+				t.Fatalf("response not released at its end: %+v, %v", st, err)
+			}
+		}},
 		{"reset_while_request_body_held", func(t *testing.T, s *wasmhost.Stream, id string) {
 			mustStep(t)(s.RequestHeaders(requestHeaders("audit.test", id), false))
 			mustStep(t)(s.RequestBody([]byte("a=1"), false))
+		}},
+		{"reset_while_response_headers_held", func(t *testing.T, s *wasmhost.Stream, id string) {
+			mustStep(t)(s.RequestHeaders(requestHeaders("audit.test", id), true))
+			st, err := s.ResponseHeaders(wasmhost.Headers{{":status", "200"}, {"content-type", "text/html"}}, false)
+			responseHeld(t, s, st, err)
+		}},
+		{"reset_while_response_body_held", func(t *testing.T, s *wasmhost.Stream, id string) {
+			mustStep(t)(s.RequestHeaders(requestHeaders("audit.test", id), true))
+			st, err := s.ResponseHeaders(wasmhost.Headers{{":status", "200"}, {"content-type", "text/html"}}, false)
+			responseHeld(t, s, st, err)
+			st, err = s.ResponseBody([]byte("<p>first part"), false)
+			responseHeld(t, s, st, err)
 		}},
 		{"reset_before_any_event", func(t *testing.T, s *wasmhost.Stream, id string) {}},
 	}
@@ -724,13 +755,26 @@ func TestLoggingPhaseRunsOnceEvenForResetStreams(t *testing.T) {
 			if tc.name == "reset_before_any_event" {
 				return // no request headers: no transaction, nothing to log
 			}
-			n := logs.Count(id)
-			if n != 1 {
-				t.Fatalf("%d audit entries for %s, want 1", n, id)
+			if n := len(auditEntries(logs, id)); n != 1 {
+				t.Errorf("%d JSON audit entries for %s, want 1", n, id)
 			}
-			line, _ := logs.Find(id)
-			if !strings.HasPrefix(line, "[info] {") {
-				t.Errorf("audit entry is not JSON at info: %.80s", line)
+			phase5 := 0
+			for _, l := range logs.Lines() {
+				if strings.Contains(l, `[msg "logging phase"]`) && strings.Contains(l, `[unique_id "`+id+`"]`) {
+					phase5++
+				}
+			}
+			if phase5 != 1 {
+				t.Errorf("the phase-5 rule matched %d times for %s, want 1", phase5, id)
+			}
+			closed := 0
+			for _, l := range logs.Lines() {
+				if strings.Contains(l, "Transaction finished") && strings.Contains(l, `tx_id="`+id+`"`) {
+					closed++
+				}
+			}
+			if closed != 1 {
+				t.Errorf("transaction %s closed %d times, want 1", id, closed)
 			}
 		})
 	}
