@@ -17,8 +17,8 @@ import (
 // why. Formats (SecAuditLogFormat JSON, Native, …) are Coraza's own.
 func init() {
 	plugins.RegisterAuditLogWriter("proxy", func() plugintypes.AuditLogWriter { return &auditWriter{always: true} })
-	plugins.RegisterAuditLogWriter("serial", func() plugintypes.AuditLogWriter { return &auditWriter{} })
-	plugins.RegisterAuditLogWriter("concurrent", func() plugintypes.AuditLogWriter { return &auditWriter{} })
+	plugins.RegisterAuditLogWriter("serial", func() plugintypes.AuditLogWriter { return &auditWriter{kind: "Serial"} })
+	plugins.RegisterAuditLogWriter("concurrent", func() plugintypes.AuditLogWriter { return &auditWriter{kind: "Concurrent"} })
 	plugins.RegisterAuditLogWriter("https", func() plugintypes.AuditLogWriter { return unsupportedWriter("HTTPS") })
 	plugins.RegisterAuditLogWriter("syslog", func() plugintypes.AuditLogWriter { return unsupportedWriter("Syslog") })
 }
@@ -42,12 +42,18 @@ type auditWriter struct {
 	// always writes even without a SecAuditLog target; the file-based types keep Coraza's
 	// rule that no target means no audit log.
 	always    bool
+	kind      string // the SecAuditLogType a file-based writer stands in for
 	formatter plugintypes.AuditLogFormatter
 }
 
 func (w *auditWriter) Init(c plugintypes.AuditLogConfig) error {
 	if c.Target == "" && !w.always {
 		return nil
+	}
+	if !w.always {
+		// Said once per directive set (Coraza initialises the writer when it builds the WAF),
+		// so a user looking for the file learns where the entries are.
+		auditSink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: SecAuditLog %q is not opened: a Wasm module has no file system; SecAuditLogType %s entries go to the proxy log", c.Target, w.kind))
 	}
 	w.formatter = c.Formatter
 	return nil

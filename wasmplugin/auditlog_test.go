@@ -68,6 +68,14 @@ func TestAuditLogThroughTheProxyLog(t *testing.T) {
 		authorities[name+".test"] = name
 	}
 	p, logs := newPlugin(t, map[string]any{"directives_map": sets, "default_directives": "off", "per_authority_directives": authorities})
+	for _, want := range []string{
+		`[info] meshwaf: SecAuditLog "/var/log/coraza/audit.log" is not opened: a Wasm module has no file system; SecAuditLogType Serial entries go to the proxy log`,
+		`[info] meshwaf: SecAuditLog "/var/log/coraza/index" is not opened: a Wasm module has no file system; SecAuditLogType Concurrent entries go to the proxy log`,
+	} {
+		if n := strings.Count(strings.Join(logs.Lines(), "\n"), want); n != 1 {
+			t.Errorf("%d start-up lines %q, want 1", n, want)
+		}
+	}
 
 	yes := func(h string) [][2]string { return [][2]string{{h, "yes"}} }
 	tests := []struct {
