@@ -2,7 +2,6 @@ package istio
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	extv1alpha1 "istio.io/api/extensions/v1alpha1"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 	clientext "istio.io/client-go/pkg/apis/extensions/v1alpha1"
 	iopapis "istio.io/istio/operator/pkg/apis"
 	corev1 "k8s.io/api/core/v1"
@@ -52,11 +52,29 @@ func strictSpec(obj []byte, spec proto.Message) error {
 	return protojson.UnmarshalOptions{DiscardUnknown: false}.Unmarshal(o.Spec, spec)
 }
 
+// pluginObject is what a WasmPlugin and a TrafficExtension share, read from their specs.
+type pluginObject struct {
+	matchLabels  map[string]string
+	targetRefs   []*typev1beta1.PolicyTargetReference
+	authn        bool // phase AUTHN
+	pullPolicy   extv1alpha1.PullPolicy
+	failStrategy string // as written; "" when absent (FAIL_CLOSE is the enum's zero value, so the spec cannot tell)
+	url, sha256  string
+	pluginConfig *structpb.Struct
+}
+
 // checked is what checkObject found in one object.
 type checked struct {
-	pluginConfig *structpb.Struct // nil for kinds without one
-	sha256, url  string
+	plugin *pluginObject // nil for kinds without a module
 }
+
+// The objects the examples target, as the kind walkthrough in e2e/README.md creates them.
+const (
+	gatewayGroup   = "gateway.networking.k8s.io"
+	exampleService = "frontend" // the workload labelled app=frontend, exposed as Service frontend
+)
+
+var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // checkObject decodes one object with the types of its kind and checks what an example of
 // that kind must have.
@@ -66,6 +84,18 @@ func checkObject(o Object) (checked, error) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{o}, args...)...))
 	}
 	var c checked
+	// failStrategy as written: the protobuf enum cannot tell FAIL_CLOSE from absent.
+	var raw struct {
+		Spec struct {
+			FailStrategy *string `json:"failStrategy"`
+			Wasm         struct {
+				FailStrategy *string `json:"failStrategy"`
+			} `json:"wasm"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(o.JSON, &raw); err != nil {
+		fail("%v", err)
+	}
 	switch o.APIVersion + " " + o.Kind {
 	case "extensions.istio.io/v1alpha1 WasmPlugin":
 		if got := clientext.SchemeGroupVersion.String(); got != o.APIVersion {
@@ -80,14 +110,12 @@ func checkObject(o Object) (checked, error) {
 			fail("spec: %v", err)
 			break
 		}
-		checkTargeting(o, spec.GetSelector().GetMatchLabels(), len(spec.GetTargetRefs()), fail)
-		if spec.GetPhase() != extv1alpha1.PluginPhase_AUTHN {
-			fail("phase %v, want AUTHN", spec.GetPhase())
+		c.plugin = &pluginObject{
+			matchLabels: spec.GetSelector().GetMatchLabels(), targetRefs: spec.GetTargetRefs(),
+			authn: spec.GetPhase() == extv1alpha1.PluginPhase_AUTHN, pullPolicy: spec.GetImagePullPolicy(),
+			failStrategy: deref(raw.Spec.FailStrategy), url: spec.GetUrl(), sha256: spec.GetSha256(),
+			pluginConfig: spec.GetPluginConfig(),
 		}
-		if spec.GetImagePullPolicy() == extv1alpha1.PullPolicy_UNSPECIFIED_POLICY {
-			fail("imagePullPolicy not set")
-		}
-		c = checked{spec.GetPluginConfig(), spec.GetSha256(), spec.GetUrl()}
 	case "extensions.istio.io/v1alpha1 TrafficExtension":
 		var obj clientext.TrafficExtension
 		if err := strictJSON(o.JSON, &obj); err != nil {
@@ -98,19 +126,17 @@ func checkObject(o Object) (checked, error) {
 			fail("spec: %v", err)
 			break
 		}
-		checkTargeting(o, spec.GetSelector().GetMatchLabels(), len(spec.GetTargetRefs()), fail)
-		if spec.GetPhase() != extv1alpha1.TrafficExtension_AUTHN {
-			fail("phase %v, want AUTHN", spec.GetPhase())
-		}
 		w := spec.GetWasm()
 		if w == nil {
 			fail("no wasm")
 			break
 		}
-		if w.GetImagePullPolicy() == extv1alpha1.PullPolicy_UNSPECIFIED_POLICY {
-			fail("imagePullPolicy not set")
+		c.plugin = &pluginObject{
+			matchLabels: spec.GetSelector().GetMatchLabels(), targetRefs: spec.GetTargetRefs(),
+			authn: spec.GetPhase() == extv1alpha1.TrafficExtension_AUTHN, pullPolicy: w.GetImagePullPolicy(),
+			failStrategy: deref(raw.Spec.Wasm.FailStrategy), url: w.GetUrl(), sha256: w.GetSha256(),
+			pluginConfig: w.GetPluginConfig(),
 		}
-		c = checked{w.GetPluginConfig(), w.GetSha256(), w.GetUrl()}
 	case "gateway.networking.k8s.io/v1 Gateway":
 		var gw gatewayv1.Gateway
 		if err := strictJSON(o.JSON, &gw); err != nil {
@@ -132,26 +158,92 @@ func checkObject(o Object) (checked, error) {
 	default:
 		fail("no check for %s %s", o.APIVersion, o.Kind)
 	}
-	if c.pluginConfig != nil {
-		if !strings.HasPrefix(c.url, "oci://") {
-			fail("url %q, want oci://", c.url)
+	if p := c.plugin; p != nil {
+		checkTargeting(o, p, fail)
+		if !p.authn {
+			fail("phase is not AUTHN: the WAF must run before Istio's authentication and authorization filters")
 		}
-		if b, err := hex.DecodeString(c.sha256); err != nil || len(b) != 32 {
-			fail("sha256 %q is not 64 hex digits", c.sha256)
+		if p.pullPolicy == extv1alpha1.PullPolicy_UNSPECIFIED_POLICY {
+			fail("imagePullPolicy not set")
+		}
+		// Written out, so a reader sees that an unfetchable module or a failed VM refuses
+		// traffic instead of letting it through uninspected.
+		if p.failStrategy != "FAIL_CLOSE" {
+			fail("failStrategy %q, want FAIL_CLOSE written out", p.failStrategy)
+		}
+		if !strings.HasPrefix(p.url, "oci://") {
+			fail("url %q, want oci://", p.url)
+		}
+		if !sha256Re.MatchString(p.sha256) {
+			fail("sha256 %q is not 64 lowercase hex digits (the image's manifest digest without sha256:)", p.sha256)
+		}
+		switch pc := p.pluginConfig; {
+		case pc == nil:
+			fail("no pluginConfig")
+		case len(pc.GetFields()["per_authority_directives"].GetStructValue().GetFields()) == 0:
+			fail("pluginConfig has no per_authority_directives: the examples show a set per authority")
 		}
 	}
 	return c, errors.Join(errs...)
 }
 
-// checkTargeting: a sidecar example selects by label, a waypoint example by targetRefs.
-func checkTargeting(o Object, matchLabels map[string]string, targetRefs int, fail func(string, ...any)) {
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// checkTargeting: a sidecar example selects by label, a waypoint example by targetRefs, each
+// naming a Gateway (in gateway.networking.k8s.io) or a Service (core group, ""), in the
+// policy's own namespace (istio#60530: a Service whose waypoint is in another namespace can
+// hang the waypoint).
+func checkTargeting(o Object, p *pluginObject, fail func(string, ...any)) {
 	waypoint := strings.Contains(o.File, "waypoint")
 	switch {
-	case waypoint && (targetRefs == 0 || len(matchLabels) > 0):
+	case waypoint && (len(p.targetRefs) == 0 || len(p.matchLabels) > 0):
 		fail("a waypoint example needs targetRefs and no selector (waypoints ignore selector)")
-	case !waypoint && (len(matchLabels) == 0 || targetRefs > 0):
+	case !waypoint && (len(p.matchLabels) == 0 || len(p.targetRefs) > 0):
 		fail("a sidecar example needs selector.matchLabels")
 	}
+	for _, r := range p.targetRefs {
+		switch {
+		case r.GetKind() == "Gateway" && r.GetGroup() != gatewayGroup:
+			fail("targetRef Gateway %q in group %q, want %s", r.GetName(), r.GetGroup(), gatewayGroup)
+		case r.GetKind() == "Service" && r.GetGroup() != "":
+			fail("targetRef Service %q in group %q, want the core group \"\"", r.GetName(), r.GetGroup())
+		case r.GetKind() != "Gateway" && r.GetKind() != "Service":
+			fail("targetRef kind %q: the examples target the waypoint Gateway or a Service", r.GetKind())
+		}
+		if r.GetNamespace() != "" {
+			fail("targetRef %s %q names namespace %q (istio#60530)", r.GetKind(), r.GetName(), r.GetNamespace())
+		}
+	}
+}
+
+// checkWaypointFile: a waypoint manifest shows both ways to attach the plugin, the whole
+// waypoint (a targetRef to waypoint.yaml's Gateway) and one Service behind it.
+func checkWaypointFile(file string, plugins []*pluginObject) error {
+	gws, err := Load("waypoint.yaml")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, want := range []struct{ kind, group, name string }{
+		{"Gateway", gatewayGroup, gws[0].Name},
+		{"Service", "", exampleService},
+	} {
+		found := false
+		for _, p := range plugins {
+			for _, r := range p.targetRefs {
+				found = found || (r.GetKind() == want.kind && r.GetGroup() == want.group && r.GetName() == want.name)
+			}
+		}
+		if !found {
+			errs = append(errs, fmt.Errorf("%s: no targetRef to %s %q (group %q)", file, want.kind, want.name, want.group))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkCustomBootstrap parses the ConfigMap's custom_bootstrap.json as an Envoy bootstrap
@@ -185,22 +277,29 @@ func checkCustomBootstrap(cm corev1.ConfigMap) error {
 func checkAll(t *testing.T, objs []Object) (pluginConfigs int, err error) {
 	t.Helper()
 	var errs []error
+	var plugins []*pluginObject
 	for _, o := range objs {
 		c, err := checkObject(o)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if c.pluginConfig == nil {
+		if c.plugin == nil || c.plugin.pluginConfig == nil {
 			continue
 		}
+		plugins = append(plugins, c.plugin)
 		pluginConfigs++
-		js, err := protojson.Marshal(c.pluginConfig)
+		js, err := protojson.Marshal(c.plugin.pluginConfig)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if err := plugin.Accepts(t, js); err != nil {
 			errs = append(errs, fmt.Errorf("%s: pluginConfig: %w", o, err))
+		}
+	}
+	if len(objs) > 0 && strings.HasSuffix(objs[0].File, "-waypoint.yaml") {
+		if err := checkWaypointFile(objs[0].File, plugins); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return pluginConfigs, errors.Join(errs...)
@@ -340,18 +439,48 @@ func TestMeshConfigValues(t *testing.T) {
 
 // A misspelt key anywhere must fail: in the spec (protojson), in metadata (strict JSON), in
 // the plugin configuration (the plugin warns about unknown keys), in a TrafficExtension's
-// wasm block.
+// wasm block. So must an example that drops what every example has to show (failStrategy,
+// phase AUTHN, imagePullPolicy, an oci:// url with its digest, per-authority sets) or a
+// waypoint manifest that stops showing both targets. want, when set, is in the error: the
+// check meant for the mistake is the one that caught it.
 func TestManifestMistakesAreCaught(t *testing.T) {
+	const (
+		zeros        = "0000000000000000000000000000000000000000000000000000000000000000"
+		perAuthority = "per_authority_directives:\n      legacy.example.com: crs-detect\n      \"*.legacy.example.com\": crs-detect\n"
+		serviceRef   = "    - kind: Service\n      group: \"\"\n      name: frontend\n"
+		gatewayRef   = "    - kind: Gateway\n      group: gateway.networking.k8s.io\n      name: waypoint\n"
+	)
 	cases := []struct {
-		name, file, old, new string
+		name, file, old, new, want string
 	}{
-		{"typo_in_wasmplugin_spec", "wasmplugin-sidecar.yaml", "  imagePullPolicy:", "  imagePulPolicy:"},
-		{"typo_in_trafficextension_wasm", "trafficextension-sidecar.yaml", "    failStrategy:", "    failStrategi:"},
-		{"wasmplugin_field_in_trafficextension", "trafficextension-waypoint.yaml", "  phase: AUTHN", "  phase: AUTHN\n  url: oci://x/y"},
-		{"typo_in_metadata", "wasmplugin-waypoint.yaml", "  namespace: default", "  namespaec: default"},
-		{"unknown_enum_value", "wasmplugin-sidecar.yaml", "phase: AUTHN", "phase: AUTHENTICATION"},
-		{"typo_in_gateway", "waypoint.yaml", "gatewayClassName:", "gatewayClass:"},
-		{"typo_in_plugin_config", "trafficextension-sidecar.yaml", "default_directives:", "default_directive:"},
+		{"typo_in_wasmplugin_spec", "wasmplugin-sidecar.yaml", "  imagePullPolicy:", "  imagePulPolicy:", "imagePulPolicy"},
+		{"typo_in_trafficextension_wasm", "trafficextension-sidecar.yaml", "    failStrategy:", "    failStrategi:", "failStrategi"},
+		{"wasmplugin_field_in_trafficextension", "trafficextension-waypoint.yaml", "  phase: AUTHN", "  phase: AUTHN\n  url: oci://x/y", `unknown field "url"`},
+		{"typo_in_metadata", "wasmplugin-waypoint.yaml", "  namespace: default", "  namespaec: default", "namespaec"},
+		{"unknown_enum_value", "wasmplugin-sidecar.yaml", "phase: AUTHN", "phase: AUTHENTICATION", "AUTHENTICATION"},
+		{"typo_in_gateway", "waypoint.yaml", "gatewayClassName:", "gatewayClass:", "gatewayClass"},
+		{"typo_in_plugin_config", "trafficextension-sidecar.yaml", "default_directives:", "default_directive:", "pluginConfig"},
+
+		{"wasmplugin_waypoint_without_service_target", "wasmplugin-waypoint.yaml", serviceRef, gatewayRef, `no targetRef to Service "frontend"`},
+		{"trafficextension_waypoint_without_gateway_target", "trafficextension-waypoint.yaml", gatewayRef, serviceRef, `no targetRef to Gateway "waypoint"`},
+		{"gateway_target_not_the_waypoint", "wasmplugin-waypoint.yaml", "      name: waypoint\n", "      name: waypoint-1\n", `no targetRef to Gateway "waypoint"`},
+		{"gateway_target_wrong_group", "trafficextension-waypoint.yaml", "      group: gateway.networking.k8s.io", "      group: networking.istio.io", "want gateway.networking.k8s.io"},
+		{"service_target_in_gateway_group", "wasmplugin-waypoint.yaml", "      group: \"\"\n      name: frontend", "      group: gateway.networking.k8s.io\n      name: frontend", "want the core group"},
+		{"target_in_other_namespace", "trafficextension-waypoint.yaml", "      name: frontend\n", "      name: frontend\n      namespace: apps\n", "istio#60530"},
+		{"sidecar_without_selector", "wasmplugin-sidecar.yaml", "  selector:\n    matchLabels:\n      app: frontend\n", "", "needs selector.matchLabels"},
+		{"wasmplugin_failstrategy_left_out", "wasmplugin-sidecar.yaml", "  failStrategy: FAIL_CLOSE\n", "", `failStrategy ""`},
+		{"trafficextension_failstrategy_left_out", "trafficextension-waypoint.yaml", "    failStrategy: FAIL_CLOSE\n", "", `failStrategy ""`},
+		{"fail_open", "wasmplugin-waypoint.yaml", "failStrategy: FAIL_CLOSE", "failStrategy: FAIL_OPEN", `failStrategy "FAIL_OPEN"`},
+		{"wasmplugin_phase_authz", "wasmplugin-waypoint.yaml", "  phase: AUTHN", "  phase: AUTHZ", "phase is not AUTHN"},
+		{"trafficextension_phase_left_out", "trafficextension-sidecar.yaml", "  phase: AUTHN\n", "", "phase is not AUTHN"},
+		{"wasmplugin_pull_policy_left_out", "wasmplugin-sidecar.yaml", "  imagePullPolicy: IfNotPresent\n", "", "imagePullPolicy not set"},
+		{"trafficextension_pull_policy_left_out", "trafficextension-waypoint.yaml", "    imagePullPolicy: IfNotPresent\n", "", "imagePullPolicy not set"},
+		{"https_url", "trafficextension-sidecar.yaml", "url: oci://", "url: https://", "want oci://"},
+		{"sha256_too_short", "wasmplugin-sidecar.yaml", zeros, zeros[1:], "64 lowercase hex"},
+		{"sha256_with_prefix", "trafficextension-waypoint.yaml", `sha256: "`, `sha256: "sha256:`, "64 lowercase hex"},
+		{"sha256_upper_case", "wasmplugin-waypoint.yaml", zeros, "A" + zeros[1:], "64 lowercase hex"},
+		{"wasmplugin_without_per_authority_sets", "wasmplugin-sidecar.yaml", "    " + perAuthority, "", "no per_authority_directives"},
+		{"trafficextension_without_per_authority_sets", "trafficextension-sidecar.yaml", "      " + strings.ReplaceAll(perAuthority, "\n      ", "\n        "), "", "no per_authority_directives"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -367,9 +496,12 @@ func TestManifestMistakesAreCaught(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = checkAll(t, objs)
-			if err == nil {
+			switch {
+			case err == nil:
 				t.Errorf("%q → %q in %s passed every check", c.old, c.new, c.file)
-			} else {
+			case !strings.Contains(err.Error(), c.want):
+				t.Errorf("%q → %q in %s: caught, but not by the check meant for it (want %q): %v", c.old, c.new, c.file, c.want, err)
+			default:
 				t.Logf("caught: %v", err)
 			}
 		})
