@@ -8,12 +8,15 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,17 +72,30 @@ var (
 // selectKind picks Envoy if one is on PATH, refusing one older than MinEnvoy, else the
 // runner, and says which on stdout (outside the test log, so it shows whatever the verdict).
 func selectKind() (Kind, error) {
-	bin, err := exec.LookPath("envoy")
-	if err != nil {
+	bin, v, err := findEnvoy()
+	switch {
+	case errors.Is(err, errNoEnvoy):
 		fmt.Println("envoy not found on PATH: running against the local runner")
 		return Runner, nil
-	}
-	v, err := EnvoyVersion(bin)
-	if err != nil {
+	case err != nil:
 		return "", err
 	}
 	fmt.Printf("envoy %s (%s): running against Envoy\n", v, bin)
 	return Envoy, nil
+}
+
+// errNoEnvoy: no envoy binary on PATH.
+var errNoEnvoy = errors.New("no envoy on PATH")
+
+// findEnvoy returns the first envoy on PATH and its release, refusing one older than
+// MinEnvoy (EnvoyVersion's error says which and what to do); errNoEnvoy when there is none.
+func findEnvoy() (string, Version, error) {
+	bin, err := exec.LookPath("envoy")
+	if err != nil {
+		return "", Version{}, fmt.Errorf("%w (%v)", errNoEnvoy, err)
+	}
+	v, err := EnvoyVersion(bin)
+	return bin, v, err
 }
 
 // Target is a running WAF.
@@ -102,14 +118,14 @@ func Start(t *testing.T, k Kind, bootstrapFile string) Target {
 	}
 	var envoyBin string
 	if k == Envoy {
-		envoyBin, err = exec.LookPath("envoy")
-		if err != nil {
-			t.Skipf("Envoy target skipped: no envoy on PATH (%v); the runner target runs the same tests", err)
-		}
-		v, err := EnvoyVersion(envoyBin)
-		if err != nil {
+		bin, v, err := findEnvoy()
+		switch {
+		case errors.Is(err, errNoEnvoy):
+			t.Skipf("Envoy target skipped: %v; the runner target runs the same tests", err)
+		case err != nil:
 			t.Fatal(err)
 		}
+		envoyBin = bin
 		t.Logf("envoy %s (%s)", v, envoyBin)
 	}
 	wasm := plugin.WasmPath(t)
@@ -178,36 +194,77 @@ func Start(t *testing.T, k Kind, bootstrapFile string) Target {
 	return tg
 }
 
-// localBootstrap rewrites a bootstrap for a local Envoy: loopback ports, the backend's
-// address, the module's path; the result is written as JSON to path.
+// bootstrapModule is where the bootstraps load the module from (docker-compose.yaml mounts
+// build/meshwaf.wasm there).
+const bootstrapModule = "/etc/envoy/meshwaf.wasm"
+
+// localBootstrap rewrites a bootstrap for a local Envoy: admin and listeners on loopback
+// ports, the "backend" cluster a STATIC endpoint at backendAddr, the module loaded from wasm;
+// the result is written as JSON to path. A bootstrap it cannot rewrite so (no admin address,
+// no backend cluster, a module elsewhere than bootstrapModule) is an error rather than an
+// Envoy that talks to the wrong place.
 func localBootstrap(b *bootstrapv3.Bootstrap, port, adminPort int, backendAddr, wasm, path string) error {
 	host, bp, err := net.SplitHostPort(backendAddr)
 	if err != nil {
-		return err
+		return fmt.Errorf("backend address: %w", err)
 	}
-	var backendPort uint32
-	fmt.Sscan(bp, &backendPort)
-	b.Admin.Address.GetSocketAddress().Address = "127.0.0.1"
-	b.Admin.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: uint32(adminPort)}
+	backendPort, err := strconv.ParseUint(bp, 10, 16)
+	if err != nil {
+		return fmt.Errorf("backend address %q: port: %w", backendAddr, err)
+	}
+	loopback := func(sa *corev3.SocketAddress, port int) {
+		sa.Address = "127.0.0.1"
+		sa.PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: uint32(port)}
+	}
+	admin := b.GetAdmin().GetAddress().GetSocketAddress()
+	if admin == nil {
+		return errors.New("no admin socket address: the harness waits on the admin's /ready")
+	}
+	loopback(admin, adminPort)
 	for _, l := range b.GetStaticResources().GetListeners() {
-		l.Address.GetSocketAddress().Address = "127.0.0.1"
-		l.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: uint32(port)}
+		sa := l.GetAddress().GetSocketAddress()
+		if sa == nil {
+			return fmt.Errorf("listener %q has no socket address", l.GetName())
+		}
+		loopback(sa, port)
 	}
+	backendRewritten := false
 	for _, c := range b.GetStaticResources().GetClusters() {
 		if c.GetName() != "backend" {
 			continue
 		}
+		eps := c.GetLoadAssignment().GetEndpoints()
+		if len(eps) != 1 || len(eps[0].GetLbEndpoints()) != 1 {
+			return errors.New(`cluster "backend": want one endpoint to point at the test backend`)
+		}
+		sa := eps[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+		if sa == nil {
+			return errors.New(`cluster "backend": the endpoint has no socket address`)
+		}
+		// STATIC: the backend is an IP address, and STRICT_DNS would resolve it needlessly.
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
-		sa := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
 		sa.Address = host
-		sa.PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: backendPort}
+		sa.PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: uint32(backendPort)}
+		backendRewritten = true
+	}
+	if !backendRewritten {
+		return errors.New(`no cluster "backend" to point at the test backend`)
 	}
 	js, err := envoy.Marshal(b)
 	if err != nil {
 		return err
 	}
-	// The module path sits in the wasm filter's packed Any: rewritten in the JSON.
-	js = bytes.ReplaceAll(js, []byte(`"/etc/envoy/meshwaf.wasm"`), []byte(fmt.Sprintf("%q", wasm)))
+	// The module path sits in the wasm filter's packed Any: rewritten in the JSON, as JSON
+	// strings on both sides.
+	from, _ := json.Marshal(bootstrapModule)
+	to, err := json.Marshal(wasm)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(js, from) {
+		return fmt.Errorf("the bootstrap does not load the module from %s: cannot point it at %s", bootstrapModule, wasm)
+	}
+	js = bytes.ReplaceAll(js, from, to)
 	return os.WriteFile(path, js, 0o644)
 }
 
