@@ -1,3 +1,7 @@
+//go:build !wasip1
+
+// These tests are host-side (they build the plugin and drive it in wazero); the constraint
+// keeps `GOOS=wasip1 go vet ./...` from compiling them, and wasmbuild's file lock, for wasm.
 package abitest
 
 import (
@@ -328,6 +332,33 @@ func TestSDKHostPanicFailsClosed(t *testing.T) {
 	}
 	if !slices.Contains(host.GetCurrentRequestHeaders(next), [2]string{"x-abi-path", "/after"}) {
 		t.Errorf("next stream not processed: %v", host.GetCurrentRequestHeaders(next))
+	}
+}
+
+// The emulator has no timer: it records the period and calls proxy_on_tick when told. The
+// test plugin's tick settings work there as in our host (wasmhost TestTick): the period
+// reaches the host, each tick is counted, and the plugin's "tick-stop" sets the period to 0.
+func TestSDKHostTicks(t *testing.T) {
+	host, ok := sdkHost(t, "tick=10 tick-stop=2")
+	if !ok {
+		t.Fatalf("proxy_on_configure returned false; logs: %v", allLogs(host))
+	}
+	if got := host.GetTickPeriod(); got != 10 {
+		t.Fatalf("tick period = %d ms, want 10", got)
+	}
+	host.Tick()
+	if got, err := host.GetCounterMetric("abitest.ticks"); err != nil || got != 1 {
+		t.Errorf("abitest.ticks = %d, %v after one tick; want 1", got, err)
+	}
+	if !containsLine(host.GetInfoLogs(), "tick 1 of root context") {
+		t.Errorf("no tick logged: %q", host.GetInfoLogs())
+	}
+	host.Tick()
+	if got := host.GetTickPeriod(); got != 0 {
+		t.Errorf("tick period = %d ms after the plugin's tick-stop, want 0", got)
+	}
+	if got, err := host.GetCounterMetric("abitest.tick_overlaps"); err != nil || got != 0 {
+		t.Errorf("abitest.tick_overlaps = %d, %v; want 0", got, err)
 	}
 }
 

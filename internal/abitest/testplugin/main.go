@@ -22,19 +22,31 @@
 //	response-trailers      add x-abi-response-trailer-seen to the response trailers
 //	effective-context      read :path with the root context effective (NotFound expected),
 //	                       then with the stream's; results in x-abi-effective-context
+//	sleep                  sleep in the request headers: time.Sleep, a time.Timer, time.After and
+//	                       a goroutine woken by a timer; the elapsed monotonic time (ms) in
+//	                       x-abi-slept, each step's own check in x-abi-sleep
+//	fs                     os.ReadDir("/"), os.Stat and os.ReadFile of host paths (a proxy VM has
+//	                       no preopened directory: each must fail, not crash); results in x-abi-fs
 //
 // A plugin configuration of "fail" makes OnPluginStart fail with an error log line; the start
 // line also shows ABITEST_ENV from the VM's environment, when set;
 // "log-levels" logs one line per level and, built with tag abitest_loglevel, the host's log
-// level.
+// level. A configuration may also hold space-separated tick settings (see tickConfig):
+// "tick=MS" sets the tick period, "tick-stop=N" sets it to 0 at this VM's Nth tick, and
+// "tick-exit" exits the module (a trap) in the plugin's first tick across all its VMs.
+//
+// Every request headers callback marks the VM busy until it returns; a tick that finds it busy
+// counts abitest.tick_overlaps, which a host that serialises calls into a VM never lets happen.
 package main
 
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/meshwaf/meshwaf/internal/abi"
 )
@@ -61,6 +73,49 @@ type pluginContext struct {
 	abi.DefaultPluginContext
 	id                               uint32
 	requests, streamsDone, bodyBytes abi.Metric
+	ticks, tickOverlaps              abi.Metric
+	tick                             tickConfig
+	ticksHere                        int // ticks of this VM's root context
+}
+
+// vmID tells this VM's log lines from those of the plugin's other VMs (each VM is its own
+// instance of the module, so each draws its own).
+var vmID = fmt.Sprintf("%08x", rand.Uint32())
+
+// inCallback is set while a request headers callback runs (see OnTick).
+var inCallback bool
+
+// tickConfig is what a plugin configuration asks of ticks.
+type tickConfig struct {
+	period time.Duration // 0: no ticks
+	stopAt int           // set the period to 0 at this VM's stopAt-th tick (0: never)
+	exit   bool          // os.Exit in the plugin's first tick
+}
+
+// parseTickConfig reads the tick settings among the configuration's space-separated words;
+// other words are left to OnPluginStart.
+func parseTickConfig(cfg string) (tickConfig, error) {
+	var tc tickConfig
+	for _, w := range strings.Fields(cfg) {
+		key, val, _ := strings.Cut(w, "=")
+		switch key {
+		case "tick":
+			ms, err := strconv.Atoi(val)
+			if err != nil || ms < 0 {
+				return tc, fmt.Errorf("tick=%q: want milliseconds", val)
+			}
+			tc.period = time.Duration(ms) * time.Millisecond
+		case "tick-stop":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 {
+				return tc, fmt.Errorf("tick-stop=%q: want a tick count", val)
+			}
+			tc.stopAt = n
+		case "tick-exit":
+			tc.exit = true
+		}
+	}
+	return tc, nil
 }
 
 func (p *pluginContext) OnPluginStart(size int) bool {
@@ -93,11 +148,51 @@ func (p *pluginContext) OnPluginStart(size int) bool {
 		abi.Logf(abi.LogLevelError, "%v", err)
 		return false
 	}
+	if p.tick, err = parseTickConfig(string(cfg)); err != nil {
+		abi.Logf(abi.LogLevelError, "plugin configuration: %v", err)
+		return false
+	}
+	if p.tick.period > 0 {
+		if p.ticks, err = abi.DefineMetric(abi.MetricCounter, "abitest.ticks"); err != nil {
+			abi.Logf(abi.LogLevelError, "%v", err)
+			return false
+		}
+		if p.tickOverlaps, err = abi.DefineMetric(abi.MetricCounter, "abitest.tick_overlaps"); err != nil {
+			abi.Logf(abi.LogLevelError, "%v", err)
+			return false
+		}
+		if err := abi.SetTickPeriod(p.tick.period); err != nil {
+			abi.Logf(abi.LogLevelError, "set tick period: %v", err)
+			return false
+		}
+	}
 	abi.Logf(abi.LogLevelInfo, "plugin started with configuration %q", cfg)
 	if v, ok := os.LookupEnv("ABITEST_ENV"); ok {
 		abi.Logf(abi.LogLevelInfo, "VM environment has ABITEST_ENV=%q", v)
 	}
 	return true
+}
+
+// OnTick counts the tick in abitest.ticks (shared by the plugin's VMs), logs it with this VM's
+// id, and acts on the tick settings.
+func (p *pluginContext) OnTick() {
+	p.ticksHere++
+	if inCallback {
+		// The host called into the VM while another call was in flight in it.
+		must(p.tickOverlaps.Increment(1))
+		abi.Logf(abi.LogLevelError, "tick %d in vm %s ran during a request callback", p.ticksHere, vmID)
+	}
+	must(p.ticks.Increment(1))
+	total, err := p.ticks.Value()
+	must(err)
+	abi.Logf(abi.LogLevelInfo, "tick %d of root context %d in vm %s", p.ticksHere, p.id, vmID)
+	if p.tick.exit && total == 1 {
+		os.Exit(4)
+	}
+	if p.ticksHere == p.tick.stopAt {
+		must(abi.SetTickPeriod(0))
+		abi.Logf(abi.LogLevelInfo, "ticks stopped in vm %s", vmID)
+	}
 }
 
 func (p *pluginContext) NewHTTPContext(id uint32) abi.HTTPContext {
@@ -115,6 +210,8 @@ type httpContext struct {
 }
 
 func (h *httpContext) OnRequestHeaders(numHeaders int, endOfStream bool) abi.Action {
+	inCallback = true
+	defer func() { inCallback = false }()
 	pairs, err := abi.RequestHeaders.Pairs()
 	must(err)
 	if len(pairs) != numHeaders {
@@ -153,6 +250,12 @@ func (h *httpContext) OnRequestHeaders(numHeaders int, endOfStream bool) abi.Act
 		must(abi.CloseStream(abi.StreamRequest))
 	case "set-property":
 		must(abi.SetProperty([]byte("v"), "meshwaf", "x"))
+	case "sleep":
+		slept, checks := sleepEveryWay()
+		must(abi.RequestHeaders.Add("x-abi-slept", strconv.FormatInt(slept.Milliseconds(), 10)))
+		must(abi.RequestHeaders.Add("x-abi-sleep", checks))
+	case "fs":
+		must(abi.RequestHeaders.Add("x-abi-fs", touchFiles()))
 	case "effective-context":
 		must(abi.SetEffectiveContext(h.rootID))
 		_, errRoot := abi.RequestHeaders.Get(":path")
@@ -179,6 +282,59 @@ type garbageNode struct {
 	next  *garbageNode
 	value string
 	pad   [4]int64
+}
+
+// sleepEveryWay waits in each way a Go program waits for time: the runtime parks the goroutine
+// and, with nothing else to run, sleeps through WASI poll_oneoff (which the build defines in
+// the module for hosts whose own answers ENOSYS; see internal/wasmbuild). It returns the
+// elapsed monotonic time and, per step, whether it waited at least as long as asked.
+func sleepEveryWay() (time.Duration, string) {
+	start := time.Now()
+	var checks []string
+	step := func(name string, d time.Duration, wait func()) {
+		t0 := time.Now()
+		wait()
+		checks = append(checks, fmt.Sprintf("%s:%t", name, time.Since(t0) >= d))
+	}
+	step("sleep", 3*time.Millisecond, func() { time.Sleep(3 * time.Millisecond) })
+	step("timer", 2*time.Millisecond, func() {
+		t := time.NewTimer(2 * time.Millisecond)
+		<-t.C
+	})
+	step("after", time.Millisecond, func() { <-time.After(time.Millisecond) })
+	step("goroutine", time.Millisecond, func() {
+		done := make(chan struct{})
+		time.AfterFunc(time.Millisecond, func() { close(done) })
+		<-done
+	})
+	return time.Since(start), strings.Join(checks, ",")
+}
+
+// touchFiles tries the file system calls a library might make; a proxy VM has no preopened
+// directory, and the build stubs the WASI functions older hosts lack (ENOSYS), so each must
+// return an error. It reports "name:ok" or "name:error" per call.
+func touchFiles() string {
+	var out []string
+	report := func(name string, err error) {
+		if err != nil {
+			out = append(out, name+":error")
+			abi.Logf(abi.LogLevelDebug, "fs %s: %v", name, err)
+			return
+		}
+		out = append(out, name+":ok")
+	}
+	_, err := os.ReadDir("/")
+	report("readdir", err)
+	_, err = os.Stat("/etc/hosts")
+	report("stat", err)
+	_, err = os.ReadFile("/etc/passwd")
+	report("readfile", err)
+	f, err := os.Create("/tmp/meshwaf-abitest")
+	if err == nil {
+		f.Close()
+	}
+	report("create", err)
+	return strings.Join(out, ",")
 }
 
 func recurse(n int) int {
