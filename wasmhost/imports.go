@@ -88,8 +88,8 @@ func hostFuncs() []hostFuncDef {
 			return writeU64(mod, uint32(p[0]), uint64(time.Now().UnixNano()))
 		}},
 		{"proxy_set_tick_period_milliseconds", i32s(1), func(v *vm, mod api.Module, p []uint64) status {
-			// Recorded only: this host drives no timers (see NEEDS/report).
-			v.tickPeriodMillis = uint32(p[0])
+			// Envoy always answers Ok: the period (re)arms the root context's timer, 0 stops it.
+			v.setTickPeriod(time.Duration(uint32(p[0])) * time.Millisecond)
 			return statusOK
 		}},
 		{"proxy_get_buffer_bytes", i32s(5), hostGetBufferBytes},

@@ -53,6 +53,8 @@ func (m *Module) NewPlugin(ctx context.Context, opts ...PluginOption) (*Plugin, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			v.mu.Lock()
+			defer v.mu.Unlock()
 			if err := v.start(ctx); err != nil {
 				errs[i] = fmt.Errorf("VM %d: %w", i, err)
 			}
@@ -60,8 +62,11 @@ func (m *Module) NewPlugin(ctx context.Context, opts ...PluginOption) (*Plugin, 
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		close(p.done) // no VM ticks any more
 		for _, v := range p.vms {
+			v.mu.Lock()
 			v.discard()
+			v.mu.Unlock()
 		}
 		return nil, err
 	}
@@ -88,14 +93,17 @@ func (p *Plugin) NewStream(ctx context.Context, info StreamInfo) (*Stream, error
 		return nil, ErrClosed
 	default:
 	}
+	v.mu.Lock()
 	if !v.alive() {
 		if err := v.start(ctx); err != nil {
 			v.discard()
+			v.mu.Unlock()
 			p.free <- v
 			return nil, fmt.Errorf("wasmhost: rebuild failed VM: %w", err)
 		}
 	}
 	s, err := v.newStream(info, func() { p.free <- v })
+	v.mu.Unlock()
 	if err != nil {
 		_ = s.Close()
 		return nil, err
@@ -103,20 +111,31 @@ func (p *Plugin) NewStream(ctx context.Context, info StreamInfo) (*Stream, error
 	return s, nil
 }
 
+// closed reports whether Close has begun; from then on no VM ticks.
+func (p *Plugin) closed() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Metrics returns a snapshot of the metrics the plugin defined, shared by all its VMs.
 func (p *Plugin) Metrics() Metrics { return p.metrics.snapshot() }
 
-// Close waits for streams in flight (until ctx ends), ends each VM's root context
-// (proxy_on_done, proxy_on_delete, as Envoy does when it tears a plugin down) and frees the
-// instances. The Module stays usable.
+// Close stops every VM's tick, waits for streams in flight (until ctx ends), ends each VM's
+// root context (proxy_on_done, proxy_on_delete, as Envoy does when it tears a plugin down) and
+// frees the instances. Once it returns, no tick of a closed VM runs. The Module stays usable.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
-		close(p.done)
+		close(p.done) // a tick timer that fires from now on does nothing
 		var errs []error
 	loop:
 		for range p.vms {
 			select {
 			case v := <-p.free:
+				v.mu.Lock() // waits for a tick in flight
 				if v.alive() {
 					if _, err := v.callBool("proxy_on_done", v.fn.done, v.root, rootContextID); err != nil {
 						errs = append(errs, err)
@@ -125,6 +144,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 					}
 				}
 				v.discard()
+				v.mu.Unlock()
 			case <-ctx.Done():
 				errs = append(errs, fmt.Errorf("wasmhost: close plugin with streams in flight: %w", ctx.Err()))
 				break loop

@@ -51,7 +51,7 @@ type direction struct {
 
 // Stream is one HTTP stream context in a VM. Drive it in order (request headers, body,
 // trailers, then the response), then Close it. Not safe for concurrent use; the VM is held
-// until Close.
+// until Close, though the VM's tick still runs between two events, as in Envoy.
 type Stream struct {
 	vm   *vm
 	info StreamInfo
@@ -125,6 +125,8 @@ func (s *Stream) ResponseTrailers(t Headers) (Step, error) {
 // Held reports whether the plugin still holds part of the given direction (false: request,
 // true: response) that will not be released without further events.
 func (s *Stream) Held(response bool) bool {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
 	d := &s.dirs[b2i(response)]
 	return !s.finished && d.headers != nil && !d.ended
 }
@@ -164,6 +166,8 @@ func dirName(t streamType) string {
 }
 
 func (s *Stream) headersEvent(t streamType, h Headers, eos bool) (Step, error) {
+	s.vm.mu.Lock() // a tick may be running in the VM
+	defer s.vm.mu.Unlock()
 	if err := s.usable(t, "headers"); err != nil {
 		return Step{}, err
 	}
@@ -201,6 +205,8 @@ func (s *Stream) headersEvent(t streamType, h Headers, eos bool) (Step, error) {
 }
 
 func (s *Stream) bodyEvent(t streamType, chunk []byte, eos bool) (Step, error) {
+	s.vm.mu.Lock() // a tick may be running in the VM
+	defer s.vm.mu.Unlock()
 	if err := s.usable(t, "body"); err != nil {
 		return Step{}, err
 	}
@@ -251,6 +257,8 @@ func (s *Stream) bodyEvent(t streamType, chunk []byte, eos bool) (Step, error) {
 }
 
 func (s *Stream) trailersEvent(t streamType, tr Headers) (Step, error) {
+	s.vm.mu.Lock() // a tick may be running in the VM
+	defer s.vm.mu.Unlock()
 	if err := s.usable(t, "trailers"); err != nil {
 		return Step{}, err
 	}
@@ -337,14 +345,16 @@ func (s *Stream) Close() error {
 		return nil
 	}
 	s.closed = true
+	v := s.vm
+	v.mu.Lock()
 	defer func() {
-		s.vm.stream = nil
-		s.vm.current = s.vm.root
+		v.stream = nil
+		v.current = v.root
+		v.mu.Unlock()
 		if s.release != nil {
 			s.release()
 		}
 	}()
-	v := s.vm
 	if !v.alive() {
 		return nil // the failure was reported by the event that caused it
 	}

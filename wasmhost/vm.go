@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -44,7 +46,14 @@ type exports struct {
 type vm struct {
 	plugin *Plugin
 	ctx    context.Context // carries the vm to host functions
-	mod    api.Module      // nil before start and after a failure
+
+	// mu serialises everything that calls into the instance or reads what a call changes: its
+	// start, its stream's events and Close, ticks (from a timer goroutine), the plugin's Close.
+	// Envoy gets the same from running each VM on one worker thread's event loop, where a
+	// timer fires between two callbacks, never during one.
+	mu sync.Mutex
+
+	mod    api.Module // nil before start and after a failure
 	fn     exports
 	out    *lineWriter
 	errOut *lineWriter
@@ -54,8 +63,15 @@ type vm struct {
 	current *hostContext
 	stream  *Stream
 
-	tickPeriodMillis uint32
-	recentErrors     []string // error-level lines of the current call, to explain failures
+	tick         ticker
+	recentErrors []string // error-level lines of the current call, to explain failures
+}
+
+// ticker is the tick timer of the VM's root context.
+type ticker struct {
+	period time.Duration // 0: no ticks
+	timer  *time.Timer   // the armed tick, nil when none
+	gen    uint64        // bumped by every change, so a timer already firing sees it is stale
 }
 
 func newVM(p *Plugin) *vm {
@@ -85,7 +101,7 @@ func (v *vm) log(level LogLevel, msg string) {
 }
 
 // start instantiates the module and runs Envoy's start sequence: _initialize, root context,
-// proxy_on_vm_start, proxy_on_configure.
+// proxy_on_vm_start, proxy_on_configure. The caller holds v.mu.
 func (v *vm) start(ctx context.Context) error {
 	m := v.plugin.module
 	v.out = &lineWriter{log: v.log, level: LogInfo}
@@ -131,7 +147,7 @@ func (v *vm) start(ctx context.Context) error {
 	v.root = &hostContext{id: rootContextID, props: map[string][]byte{}}
 	v.current = v.root
 	v.stream = nil
-	v.tickPeriodMillis = 0
+	v.stopTicks()
 
 	// proxy-wasm-cpp-host calls _initialize on reactor modules before anything else.
 	if init := mod.ExportedFunction("_initialize"); init != nil {
@@ -175,8 +191,9 @@ func (v *vm) rejection(callback string) error {
 // alive reports whether the instance can take calls.
 func (v *vm) alive() bool { return v.mod != nil }
 
-// discard drops a broken instance; the pool restarts the VM on next use.
+// discard drops a broken instance, and its tick; the pool restarts the VM on next use.
 func (v *vm) discard() {
+	v.stopTicks()
 	if v.out != nil {
 		v.out.flush()
 		v.errOut.flush()
@@ -221,6 +238,55 @@ func (v *vm) call(name string, fn api.Function, c *hostContext, params ...uint64
 		res = out[0]
 	}
 	return res, nil
+}
+
+// setTickPeriod is proxy_set_tick_period_milliseconds. Envoy (Context::setTimerPeriod →
+// Wasm::setTimerPeriod) keeps one timer per root context, keyed by the root of the effective
+// context, so a stream context sets its plugin's tick; here every stream's root is the VM's
+// one root context. A new period replaces the armed timer; 0 disables it. Each VM has its own
+// timer, as each Envoy worker's Wasm has its own on its dispatcher. Called during a guest call,
+// so with v.mu held.
+func (v *vm) setTickPeriod(d time.Duration) {
+	v.stopTicks()
+	v.tick.period = d
+	if d > 0 && !v.plugin.closed() {
+		v.armTick()
+	}
+}
+
+// stopTicks disarms the tick timer; a timer already firing sees the generation changed.
+func (v *vm) stopTicks() {
+	v.tick.gen++
+	if v.tick.timer != nil {
+		v.tick.timer.Stop()
+		v.tick.timer = nil
+	}
+	v.tick.period = 0
+}
+
+func (v *vm) armTick() {
+	gen := v.tick.gen
+	v.tick.timer = time.AfterFunc(v.tick.period, func() { v.onTickTimer(gen) })
+}
+
+// onTickTimer runs proxy_on_tick on the root context, as Envoy's Wasm::tickHandler does: only
+// while the timer is still the current one, the VM is alive (cpp-host skips a failed VM) and
+// the module exports proxy_on_tick; then it re-arms the timer with the period in force, so the
+// next tick comes one period after this one returned. A trap in proxy_on_tick is handled like
+// any other: logged, the VM discarded (its tick with it) and rebuilt on next use, whose
+// proxy_on_vm_start/proxy_on_configure set the period again.
+func (v *vm) onTickTimer(gen uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if gen != v.tick.gen || !v.alive() || v.plugin.closed() || v.fn.tick == nil {
+		return
+	}
+	v.tick.timer = nil
+	// A stream in flight keeps its VM; its next event sets the effective context back to it.
+	_, _ = v.call("proxy_on_tick", v.fn.tick, v.root, rootContextID)
+	if gen == v.tick.gen && v.alive() && v.tick.period > 0 {
+		v.armTick()
+	}
 }
 
 // callBool is call for callbacks returning a bool; a missing export counts as true.
