@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshwaf/meshwaf/wasmhost"
 )
@@ -249,4 +250,129 @@ func TestProxyAddsNoAcceptEncoding(t *testing.T) {
 	if ae := got.header.Get("Accept-Encoding"); ae != "" {
 		t.Fatalf("upstream saw Accept-Encoding %q that the client never sent", ae)
 	}
+}
+
+// The proxy streams bodies through the plugin: a chunk the plugin releases goes on at once,
+// as Envoy forwards data a filter continued. Each direction is checked with a peer that sends
+// the rest of a body only after the other side received its start; a proxy that read a whole
+// body before forwarding it would leave both waiting until the deadline.
+func TestProxyStreamsBodies(t *testing.T) {
+	t.Run("request_body_reaches_upstream_before_the_client_ends_it", func(t *testing.T) {
+		firstChunk := make(chan string, 1)
+		upstreamBody := make(chan string, 1)
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			head := make([]byte, 4)
+			if _, err := io.ReadFull(r.Body, head); err != nil {
+				t.Errorf("upstream reading the first chunk: %v", err)
+				return
+			}
+			firstChunk <- string(head)
+			rest, _ := io.ReadAll(r.Body)
+			upstreamBody <- string(head) + string(rest)
+			fmt.Fprint(w, "done")
+		}))
+		t.Cleanup(up.Close)
+		srv := newProxyServer(t, up.URL) // chunks of 4 bytes
+
+		pr, pw := io.Pipe()
+		defer pw.CloseWithError(errors.New("test over"))
+		req, err := http.NewRequest("POST", srv.URL+"/", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		result := make(chan error, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			result <- err
+		}()
+		// Three chunks: the proxy looks one byte ahead to mark the last chunk, so the first
+		// two can go on while the client keeps the body open.
+		if _, err := pw.Write([]byte("0123456789ab")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-firstChunk:
+			if got != "0123" {
+				t.Fatalf("upstream's first bytes = %q", got)
+			}
+		case err := <-result:
+			t.Fatalf("exchange ended before the body did: %v", err)
+		case <-time.After(deadline):
+			t.Fatalf("upstream got nothing in %v while the client held the rest of the body: the proxy buffers the request body", deadline)
+		}
+		if _, err := pw.Write([]byte("-rest")); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		if err := <-result; err != nil {
+			t.Fatal(err)
+		}
+		if got := <-upstreamBody; got != "0123456789ab-rest" {
+			t.Errorf("upstream body = %q", got)
+		}
+	})
+
+	t.Run("response_body_reaches_client_before_the_upstream_ends_it", func(t *testing.T) {
+		clientGotStart := make(chan struct{})
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, "0123456789ab")
+			http.NewResponseController(w).Flush()
+			select {
+			case <-clientGotStart:
+				fmt.Fprint(w, "-rest")
+			case <-time.After(deadline + 5*time.Second):
+				// The client gave up first; end the body so the server can close.
+			}
+		}))
+		t.Cleanup(up.Close)
+		srv := newProxyServer(t, up.URL)
+
+		// The client's start of the response: its headers and first chunk.
+		type start struct {
+			resp *http.Response
+			head string
+			err  error
+		}
+		started := make(chan start, 1)
+		go func() {
+			resp, err := http.Get(srv.URL + "/")
+			if err != nil {
+				started <- start{err: err}
+				return
+			}
+			b := make([]byte, 4)
+			n, err := io.ReadFull(resp.Body, b)
+			started <- start{resp, string(b[:n]), err}
+		}()
+		var resp *http.Response
+		select {
+		case st := <-started:
+			if st.err != nil {
+				t.Fatal(st.err)
+			}
+			resp = st.resp
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 || st.head != "0123" {
+				t.Fatalf("client got %d, first bytes %q", resp.StatusCode, st.head)
+			}
+		case <-time.After(deadline):
+			t.Fatalf("client got nothing in %v while the upstream held the rest of the body: the proxy buffers the response", deadline)
+		}
+		close(clientGotStart)
+		rest, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rest) != "456789ab-rest" {
+			t.Errorf("rest of the response body = %q", rest)
+		}
+	})
 }
