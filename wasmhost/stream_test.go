@@ -3,6 +3,7 @@ package wasmhost_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func header(t *testing.T, h wasmhost.Headers, name string) string {
 }
 
 func TestStream(t *testing.T) {
-	p, _ := newTestPlugin(t)
+	p, rec := newTestPlugin(t)
 
 	t.Run("request_headers_modified_and_properties_read", func(t *testing.T) {
 		s := newStream(t, p)
@@ -186,6 +187,19 @@ func TestStream(t *testing.T) {
 		// The guest ABI recovers the panic and answers 500 itself: no trap.
 		if st.Reply == nil || st.Reply.Status != 500 {
 			t.Fatalf("want the guest's 500, got %+v", st)
+		}
+		// It logs the panic at critical level, naming the callback, the stream's context, the
+		// panic value and where it came from.
+		want := fmt.Sprintf("[critical] panic in OnRequestHeaders of context %d: testplugin: panic requested", s.ID())
+		line, ok := rec.Find(want)
+		if !ok {
+			t.Fatalf("no log line %q in %q", want, rec.Lines())
+		}
+		if !strings.Contains(line, "goroutine ") || !strings.Contains(line, "main.(*httpContext).OnRequestHeaders") {
+			t.Errorf("panic log line carries no stack naming the callback:\n%s", line)
+		}
+		if _, ok := rec.Find("VM failed"); ok {
+			t.Errorf("a recovered panic discarded the VM: %q", rec.Lines())
 		}
 	})
 
