@@ -54,6 +54,69 @@ func TestBuiltModulesImportOnlyCppHost427AndProxyWasm(t *testing.T) {
 	}
 }
 
+// abiExports are the guest exports of Proxy-Wasm ABI 0.2.1 that Envoy looks up (docs/abi.md),
+// with the reactor's entry point and its memory.
+var abiExports = map[string]wasmbin.Kind{
+	"_initialize":                 wasmbin.KindFunc,
+	"memory":                      wasmbin.KindMemory,
+	"proxy_abi_version_0_2_1":     wasmbin.KindFunc,
+	"proxy_on_memory_allocate":    wasmbin.KindFunc,
+	"proxy_on_vm_start":           wasmbin.KindFunc,
+	"proxy_on_configure":          wasmbin.KindFunc,
+	"proxy_on_context_create":     wasmbin.KindFunc,
+	"proxy_on_request_headers":    wasmbin.KindFunc,
+	"proxy_on_request_body":       wasmbin.KindFunc,
+	"proxy_on_request_trailers":   wasmbin.KindFunc,
+	"proxy_on_response_headers":   wasmbin.KindFunc,
+	"proxy_on_response_body":      wasmbin.KindFunc,
+	"proxy_on_response_trailers":  wasmbin.KindFunc,
+	"proxy_on_log":                wasmbin.KindFunc,
+	"proxy_on_done":               wasmbin.KindFunc,
+	"proxy_on_delete":             wasmbin.KindFunc,
+	"proxy_on_tick":               wasmbin.KindFunc,
+	"proxy_on_queue_ready":        wasmbin.KindFunc,
+	"proxy_on_http_call_response": wasmbin.KindFunc,
+}
+
+// Every module the build produces is a reactor speaking ABI 0.2.1: Envoy calls _initialize
+// (cpp-host runs it for reactors), checks the version marker, and finds each callback by name
+// (a callback it does not find is silently never called, so a missing one would lose e.g.
+// ticks or stream ends without an error). A _start would make hosts treat it as a command.
+func TestBuiltModulesExportTheABI(t *testing.T) {
+	for _, tc := range []struct{ name, pkg string }{
+		{"waf_plugin", "github.com/meshwaf/meshwaf"},
+		{"abi_test_plugin", "github.com/meshwaf/meshwaf/internal/abitest/testplugin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if testing.Short() {
+				t.Skip("skipping: builds the module (-short)")
+			}
+			wasm, err := os.ReadFile(ForTest(t, tc.pkg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exports, err := wasmbin.Exports(wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]wasmbin.Kind{}
+			for _, e := range exports {
+				got[e.Name] = e.Kind
+			}
+			for name, kind := range abiExports {
+				if k, ok := got[name]; !ok {
+					t.Errorf("does not export %s", name)
+				} else if k != kind {
+					t.Errorf("exports %s as a %s, want a %s", name, k, kind)
+				}
+			}
+			if _, ok := got["_start"]; ok {
+				t.Error("exports _start: a command module, not a reactor")
+			}
+		})
+	}
+}
+
 func TestPostLink(t *testing.T) {
 	const i32 = 0x7f
 	for _, tc := range []struct {
