@@ -511,19 +511,19 @@ func TestDetectionOnlyCountsAndLogsButPasses(t *testing.T) {
 	if _, ok := logs.Find("would have interrupted"); !ok {
 		t.Error("no DetectionOnly interruption line")
 	}
-	if v := metric(p, "waf_filter.tx.matched_rules_category=sqli_authority=detect.test_owner=team-a"); v < 1 {
+	if v := metric(p, "waf_filter.tx.category=.=sqli;.;authority=.=detect.test;.;owner=.=team-a;.;matched_rules"); v < 1 {
 		t.Errorf("matched_rules sqli counter %d", v)
 	}
 }
 
 func TestMetricsAndLogLines(t *testing.T) {
 	p, logs := wafPlugin(t)
-	before := metric(p, "waf_filter.tx.total_owner=team-a")
+	before := metric(p, "waf_filter.tx.owner=.=team-a;.;total")
 	drive(t, p, request{authority: "my-app.test:8080", path: "/?id=" + url.QueryEscape(sqli)})
-	if got := metric(p, "waf_filter.tx.total_owner=team-a"); got != before+1 {
+	if got := metric(p, "waf_filter.tx.owner=.=team-a;.;total"); got != before+1 {
 		t.Errorf("tx.total %d, want %d", got, before+1)
 	}
-	if v := metric(p, "waf_filter.tx.interruptions_ruleid=949110_phase=request-body_authority=default_owner=team-a"); v < 1 {
+	if v := metric(p, "waf_filter.tx.ruleid=.=949110;.;phase=.=request-body;.;authority=.=default;.;owner=.=team-a;.;interruptions"); v < 1 {
 		t.Errorf("interruption counter %d; metrics %v", v, p.Metrics().Map())
 	}
 	line, ok := logs.Find(`[id "942100"]`)
@@ -561,10 +561,10 @@ func TestMetricAuthorityIsTheRoutingEntry(t *testing.T) {
 			t.Errorf("metric %s is labelled with the client's authority", n)
 		}
 	}
-	if v := metric(p, "waf_filter.tx.interruptions_ruleid=949110_phase=request-body_authority=default_owner=team-a"); v < 3 {
+	if v := metric(p, "waf_filter.tx.ruleid=.=949110;.;phase=.=request-body;.;authority=.=default;.;owner=.=team-a;.;interruptions"); v < 3 {
 		t.Errorf("default-set interruptions %d, want at least 3", v)
 	}
-	if v := metric(p, "waf_filter.tx.interruptions_ruleid=5003_phase=request-headers_authority=-.wild.test_owner=team-a"); v < 1 {
+	if v := metric(p, "waf_filter.tx.ruleid=.=5003;.;phase=.=request-headers;.;authority=.=-.wild.test;.;owner=.=team-a;.;interruptions"); v < 1 {
 		t.Errorf("wildcard entry counter %d; metrics %v", v, p.Metrics().Map())
 	}
 }
@@ -576,11 +576,11 @@ func TestBodyLimitRejectLogsTheLimit(t *testing.T) {
 		req                    request
 	}{
 		{"request_body", `transaction limit-req: request body exceeds SecRequestBodyLimit 1000 of directive set "reject" (Reject): status 413`,
-			"waf_filter.tx.interruptions_ruleid=0_phase=request-body_authority=reject.test_owner=team-a",
+			"waf_filter.tx.ruleid=.=0;.;phase=.=request-body;.;authority=.=reject.test;.;owner=.=team-a;.;interruptions",
 			request{authority: "reject.test", method: "POST", body: bytes.Repeat([]byte("a"), 3000), chunk: 512,
 				headers: [][2]string{{"content-type", "text/plain"}, {"x-request-id", "limit-req"}}}},
 		{"response_body", `transaction limit-resp: response body exceeds SecResponseBodyLimit 100 of directive set "respreject" (Reject): status 500`,
-			"waf_filter.tx.interruptions_ruleid=0_phase=response-body_authority=respreject.test_owner=team-a",
+			"waf_filter.tx.ruleid=.=0;.;phase=.=response-body;.;authority=.=respreject.test;.;owner=.=team-a;.;interruptions",
 			request{authority: "respreject.test", respBody: bytes.Repeat([]byte("b"), 300), headers: [][2]string{{"x-request-id", "limit-resp"}}}},
 	}
 	for _, tc := range tests {
@@ -603,7 +603,7 @@ func TestBenignResponseCountsNoCategory(t *testing.T) {
 	matched := func() map[string]int64 {
 		out := map[string]int64{}
 		for n, v := range p.Metrics().Map() {
-			if strings.HasPrefix(n, "waf_filter.tx.matched_rules") {
+			if strings.HasPrefix(n, "waf_filter.tx.") && strings.HasSuffix(n, ";.;matched_rules") {
 				out[n] = v
 			}
 		}

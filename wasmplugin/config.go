@@ -187,6 +187,29 @@ func ParseConfig(data []byte) (*Config, error) {
 			tagKeys[tag] = k
 		}
 	}
+	// Istio's tag regex, "(key=\.=(.*?);\.;)", is not anchored: a tag whose name ends another
+	// tag's name would be read out of that tag's pair too.
+	for _, k := range slices.Sorted(maps.Keys(cfg.MetricLabels)) {
+		tag := sanitizeTagKey(k)
+		if tagKeys[tag] != k {
+			continue // refused above
+		}
+		for _, other := range slices.Concat(reservedTags, slices.Collect(maps.Keys(tagKeys))) {
+			if other == tag || !(strings.HasSuffix(other, tag) || strings.HasSuffix(tag, other)) {
+				continue
+			}
+			if _, user := tagKeys[other]; user && len(tag) > len(other) {
+				continue // two labels of the user's: reported once, on the shorter
+			}
+			short, long := tag, other
+			if len(short) > len(long) {
+				short, long = long, short
+			}
+			errs = append(errs, &ConfigError{Key: keyMetricLabels, Set: k,
+				Err: fmt.Errorf("the tag %q ends the tag %q, so Envoy's and Istio's tag extraction would read one out of the other: rename %q", short, long, k)})
+			break
+		}
+	}
 	var mode *string
 	if err := decode(top, keyFailureMode, &mode); err != nil {
 		errs = append(errs, err)

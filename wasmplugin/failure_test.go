@@ -83,7 +83,7 @@ func TestFailureMode(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					log.Reset()
-					metric := fmt.Sprintf("waf_filter.tx.failures_mode=%s_phase=%s_authority=default", modeName, tc.phase)
+					metric := fmt.Sprintf("waf_filter.tx.mode=.=%s;.;phase=.=%s;.;authority=.=default;.;failures", modeName, tc.phase)
 					before := p.Metrics().Map()[metric]
 					o := drive(t, p, tc.req)
 					switch modeName {

@@ -11,18 +11,25 @@ import (
 	"github.com/meshwaf/meshwaf/internal/abi"
 )
 
-// Metric names carry their labels as "_key=value" pairs after a fixed stem, for example
+// Metric names carry their labels in the encoding of Istio's own stats (and of the
+// proxy-wasm C++ SDK's tagged metrics): "key=.=value;.;" per label, between the stem's
+// namespace and its last segment, for example
 //
-//	waf_filter.tx.interruptions_ruleid=942100_phase=request-body_authority=api.example.com-8080
+//	waf_filter.tx.ruleid=.=942100;.;phase=.=request-body;.;authority=.=api.example.com-8080;.;interruptions
+//
+// Tag extraction with the regex "(key=\.=(.*?);\.;)" cuts each pair out and keeps the value,
+// leaving the stem "waf_filter.tx.interruptions". That regex is exactly what Istio generates
+// for each name in a proxy's extraStatTags, so on Istio the labels work in sidecars, gateways
+// and ambient waypoints alike with mesh configuration only; statstags.json ships the same
+// regexes as stats_tags for a plain Envoy bootstrap. Keeping the namespace first keeps every
+// name under the prefix "wasmcustom.waf_filter" that Istio's proxyStatsMatcher must include.
 //
 // The authority label is the per_authority_directives entry that routed the request (or
 // "default"), not the :authority the client sent: Envoy keeps every stat name for the life of
 // the process, so a label a client could vary would let it grow Envoy's memory without bound.
 //
-// Envoy turns them into tagged stats with the stats_tags regexes in statstags.json. Values are
-// sanitised to [a-z0-9.-]: "_" separates pairs and "=" opens a value, so neither may appear in
-// one, and a ':' (a port, an IPv6 address) becomes '-'. Phase names use '-' for the same reason:
-// the Coraza filter's "http_request_body" broke extraction at its first '_'.
+// Values are sanitised to [a-z0-9.-], so no value holds a separator, and a ':' (a port, an
+// IPv6 address) becomes '-'.
 const (
 	metricTxTotal       = "waf_filter.tx.total"
 	metricInterruptions = "waf_filter.tx.interruptions"
@@ -30,22 +37,31 @@ const (
 	metricFailures      = "waf_filter.tx.failures"
 )
 
+// The separators of Istio's tag encoding: after a tag's name, and after its value.
+const (
+	tagValueSep = "=.="
+	tagFieldSep = ";.;"
+)
+
 // Tags meshwaf sets itself; metric_labels may not reuse them.
 var reservedTags = []string{"ruleid", "phase", "authority", "category", "mode"}
 
-// label is one "_key=value" pair of a metric name.
+// label is one tag of a metric name.
 type label struct{ key, value string }
 
-// metricName builds stem followed by the labels, each sanitised.
+// metricName builds the name of stem with the labels, each sanitised, before stem's last
+// segment.
 func metricName(stem string, labels ...label) string {
+	cut := strings.LastIndexByte(stem, '.') + 1
 	var b strings.Builder
-	b.WriteString(stem)
+	b.WriteString(stem[:cut])
 	for _, l := range labels {
-		b.WriteByte('_')
 		b.WriteString(sanitizeTagKey(l.key))
-		b.WriteByte('=')
+		b.WriteString(tagValueSep)
 		b.WriteString(sanitizeTagValue(l.value))
+		b.WriteString(tagFieldSep)
 	}
+	b.WriteString(stem[cut:])
 	return b.String()
 }
 

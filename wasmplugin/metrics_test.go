@@ -160,7 +160,24 @@ SecRule ARGS:a "@streq x" "id:4,phase:1,pass,nolog,msg:'quiet',tag:'attack-lfi'"
 		return nopCounter{}, nil
 	}, func(err error) { t.Fatal(err) })}
 	p.countMatches(tx, "default")
-	if want := []string{"waf_filter.tx.matched_rules_category=sqli_authority=default"}; !slices.Equal(names, want) {
+	if want := []string{"waf_filter.tx.category=.=sqli;.;authority=.=default;.;matched_rules"}; !slices.Equal(names, want) {
 		t.Fatalf("counted %q, want %q", names, want)
+	}
+}
+
+// TestStatsTagsAreIstiosRegexes: every shipped stats_tags entry is the regex Istio generates
+// for that name in extraStatTags (its bootstrap template: "(<tag>=\.=(.*?);\.;)"), so the two
+// ways of labelling the metrics cannot drift apart; and there is one per tag the plugin sets.
+func TestStatsTagsAreIstiosRegexes(t *testing.T) {
+	tags := StatsTags(map[string]string{"Owner": "x"})
+	var names []string
+	for _, tag := range tags {
+		names = append(names, tag.TagName)
+		if want := "(" + tag.TagName + `=\.=(.*?);\.;)`; tag.Regex != want {
+			t.Errorf("tag %s: regex %s, want Istio's %s", tag.TagName, tag.Regex, want)
+		}
+	}
+	if want := append(slices.Clone(reservedTags), "owner"); !slices.Equal(names, want) {
+		t.Errorf("tags %v, want %v", names, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/corazawaf/coraza/v3/types"
 
@@ -95,6 +96,11 @@ func (p *plugin) configure(data []byte) error {
 			return fmt.Errorf("stats_tags: %w", err)
 		}
 		p.sink(abi.LogLevelInfo, "meshwaf: metric_labels need these Envoy stats_tags: "+string(tags))
+		names := make([]string, 0, len(cfg.MetricLabels)+len(reservedTags))
+		for _, t := range StatsTags(cfg.MetricLabels) {
+			names = append(names, t.TagName)
+		}
+		p.sink(abi.LogLevelInfo, "meshwaf: on Istio, the same as the proxy's extraStatTags: "+strings.Join(names, ", "))
 	}
 	p.sink(abi.LogLevelInfo, fmt.Sprintf("meshwaf: started with %d directive set(s)", len(built)))
 	return nil

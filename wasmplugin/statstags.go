@@ -11,9 +11,8 @@ import (
 
 // statsTagsJSON is the list of Envoy stats_tags (bootstrap stats_config.stats_tags) that turn
 // meshwaf's metric names into tagged stats. It is shipped as a file so deployments can paste
-// it; StatsTags serves the same list to Go code. Istio's extraStatTags cannot take its place:
-// Istio builds each entry into a regex of its own `tag=.=value;.;` encoding, which never
-// matches our `_key=value` pairs; on Istio these tags go into the proxy bootstrap too.
+// it; StatsTags serves the same list to Go code. Each regex is the one Istio generates for a
+// name in extraStatTags, so on Istio listing the tag names there does the same.
 //
 //go:embed statstags.json
 var statsTagsJSON []byte
@@ -25,6 +24,11 @@ type StatsTag struct {
 	Regex   string `json:"regex"`
 }
 
+// tagRegex is the regex that extracts tag key from a metric name: Istio's, for extraStatTags.
+func tagRegex(key string) string {
+	return "(" + regexp.QuoteMeta(key) + `=\.=(.*?);\.;)`
+}
+
 // StatsTags returns the tag specifiers for meshwaf's own labels and for the given
 // metric_labels keys, whose regexes depend on the configuration.
 func StatsTags(metricLabels map[string]string) []StatsTag {
@@ -34,10 +38,7 @@ func StatsTags(metricLabels map[string]string) []StatsTag {
 	}
 	for _, k := range slices.Sorted(maps.Keys(metricLabels)) {
 		key := sanitizeTagKey(k)
-		tags = append(tags, StatsTag{
-			TagName: key,
-			Regex:   `^(?:wasmcustom\.)?waf_filter\.tx\..*?(_` + regexp.QuoteMeta(key) + `=([a-z0-9.-]+))`,
-		})
+		tags = append(tags, StatsTag{TagName: key, Regex: tagRegex(key)})
 	}
 	return tags
 }

@@ -126,6 +126,10 @@ func TestStatsTagsLoggedAsJSON(t *testing.T) {
 	if err := p.configure([]byte(`{"directives_map":{"a":[]},"default_directives":"a","metric_labels":{"mesh":"prod"}}`)); err != nil {
 		t.Fatal(err)
 	}
+	const istio = "info meshwaf: on Istio, the same as the proxy's extraStatTags: ruleid, phase, authority, category, mode, mesh"
+	if !slices.Contains(rec.lines, istio) {
+		t.Errorf("no line %q in %q", istio, rec.lines)
+	}
 	const prefix = "info meshwaf: metric_labels need these Envoy stats_tags: "
 	for _, l := range rec.lines {
 		rest, ok := strings.CutPrefix(l, prefix)
