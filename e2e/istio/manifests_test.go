@@ -19,11 +19,10 @@ import (
 	typev1beta1 "istio.io/api/type/v1beta1"
 	clientext "istio.io/client-go/pkg/apis/extensions/v1alpha1"
 	iopapis "istio.io/istio/operator/pkg/apis"
-	corev1 "k8s.io/api/core/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshwaf/meshwaf/e2e/envoy"
 	"github.com/meshwaf/meshwaf/e2e/internal/plugin"
 	"github.com/meshwaf/meshwaf/wasmplugin"
 )
@@ -146,14 +145,14 @@ func checkObject(o Object) (checked, error) {
 		if gw.Spec.GatewayClassName != "istio-waypoint" {
 			fail("gatewayClassName %q, want istio-waypoint", gw.Spec.GatewayClassName)
 		}
-	case "v1 ConfigMap":
-		var cm corev1.ConfigMap
-		if err := strictJSON(o.JSON, &cm); err != nil {
+	case "apps/v1 Deployment":
+		var d appsv1.Deployment
+		if err := strictJSON(o.JSON, &d); err != nil {
 			fail("%v", err)
 			break
 		}
-		if err := checkCustomBootstrap(cm); err != nil {
-			fail("%v", err)
+		if err := checkStatsProxyConfig(d.Spec.Template.Annotations["proxy.istio.io/config"]); err != nil {
+			fail("proxy.istio.io/config: %v", err)
 		}
 	default:
 		fail("no check for %s %s", o.APIVersion, o.Kind)
@@ -246,31 +245,37 @@ func checkWaypointFile(file string, plugins []*pluginObject) error {
 	return errors.Join(errs...)
 }
 
-// checkCustomBootstrap parses the ConfigMap's custom_bootstrap.json as an Envoy bootstrap
-// fragment and checks it carries meshwaf's stats_tags.
-func checkCustomBootstrap(cm corev1.ConfigMap) error {
-	js, ok := cm.Data["custom_bootstrap.json"]
-	if !ok {
-		return errors.New("no custom_bootstrap.json")
+// checkStatsProxyConfig decodes a proxy.istio.io/config annotation (YAML) into Istio's
+// ProxyConfig, unknown fields rejected, and checks it keeps meshwaf's stats and names every
+// tag the plugin sets in extraStatTags.
+func checkStatsProxyConfig(annotation string) error {
+	if annotation == "" {
+		return errors.New("missing")
 	}
-	b, err := envoy.Parse([]byte(js))
+	js, err := yaml.YAMLToJSON([]byte(annotation))
 	if err != nil {
-		return fmt.Errorf("custom_bootstrap.json: %w", err)
+		return err
 	}
-	if err := envoy.Validate(b); err != nil {
-		return fmt.Errorf("custom_bootstrap.json: %w", err)
+	var pc meshv1alpha1.ProxyConfig
+	if err := protojson.Unmarshal(js, &pc); err != nil {
+		return err
 	}
-	want := wasmplugin.StatsTags(nil)
-	got := b.GetStatsConfig().GetStatsTags()
-	if len(got) != len(want) {
-		return fmt.Errorf("%d stats_tags, want %d (wasmplugin/statstags.json)", len(got), len(want))
+	return checkStatsSettings(pc.GetProxyStatsMatcher().GetInclusionPrefixes(), pc.GetExtraStatTags())
+}
+
+// checkStatsSettings: the stats matcher keeps wasmcustom.waf_filter, and extraStatTags names
+// each tag of wasmplugin/statstags.json.
+func checkStatsSettings(prefixes, extraStatTags []string) error {
+	var errs []error
+	if !slices.Contains(prefixes, "wasmcustom.waf_filter") {
+		errs = append(errs, fmt.Errorf("proxyStatsMatcher.inclusionPrefixes %q lacks wasmcustom.waf_filter", prefixes))
 	}
-	for i, w := range want {
-		if got[i].GetTagName() != w.TagName || got[i].GetRegex() != w.Regex {
-			return fmt.Errorf("stats_tags[%d] = %s %s, want %+v", i, got[i].GetTagName(), got[i].GetRegex(), w)
+	for _, tag := range wasmplugin.StatsTags(nil) {
+		if !slices.Contains(extraStatTags, tag.TagName) {
+			errs = append(errs, fmt.Errorf("extraStatTags %q lacks %s", extraStatTags, tag.TagName))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // checkAll checks every object and, through the plugin, every plugin configuration.
@@ -330,7 +335,7 @@ func TestManifests(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{"WasmPlugin", "TrafficExtension", "Gateway", "ConfigMap"} {
+	for _, k := range []string{"WasmPlugin", "TrafficExtension", "Gateway", "Deployment"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s among the manifests", k)
 		}
@@ -429,9 +434,9 @@ func TestMeshConfigValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			prefixes := mc.GetDefaultConfig().GetProxyStatsMatcher().GetInclusionPrefixes()
-			if len(prefixes) != 1 || prefixes[0] != "wasmcustom.waf_filter" {
-				t.Errorf("proxyStatsMatcher.inclusionPrefixes = %q, want [wasmcustom.waf_filter]", prefixes)
+			dc := mc.GetDefaultConfig()
+			if err := checkStatsSettings(dc.GetProxyStatsMatcher().GetInclusionPrefixes(), dc.GetExtraStatTags()); err != nil {
+				t.Error(err)
 			}
 		})
 	}
@@ -460,6 +465,8 @@ func TestManifestMistakesAreCaught(t *testing.T) {
 		{"unknown_enum_value", "wasmplugin-sidecar.yaml", "phase: AUTHN", "phase: AUTHENTICATION", "AUTHENTICATION"},
 		{"typo_in_gateway", "waypoint.yaml", "gatewayClassName:", "gatewayClass:", "gatewayClass"},
 		{"typo_in_plugin_config", "trafficextension-sidecar.yaml", "default_directives:", "default_directive:", "pluginConfig"},
+		{"typo_in_proxy_config_annotation", "stats.yaml", "          extraStatTags:", "          extraStatsTags:", "extraStatsTags"},
+		{"tag_missing_from_extra_stat_tags", "stats.yaml", "category, mode]", "mode]", "lacks category"},
 
 		{"wasmplugin_waypoint_without_service_target", "wasmplugin-waypoint.yaml", serviceRef, gatewayRef, `no targetRef to Service "frontend"`},
 		{"trafficextension_waypoint_without_gateway_target", "trafficextension-waypoint.yaml", gatewayRef, serviceRef, `no targetRef to Gateway "waypoint"`},

@@ -47,6 +47,12 @@ func TestDashboardQueriesExist(t *testing.T) {
 	for _, st := range b.GetStatsConfig().GetStatsTags() {
 		tags = append(tags, statsTag{name: st.GetTagName(), re: regexp.MustCompile(st.GetRegex())})
 	}
+	checkDashboard(t, exposedSeries(names, tags))
+}
+
+// exposedSeries is what Envoy's Prometheus endpoint shows for the plugin's metric names
+// with the tag extractors applied.
+func exposedSeries(names []string, tags []statsTag) series {
 	got := series{}
 	for _, n := range names {
 		name, labels := extractTags(customNamespace+n, tags)
@@ -58,6 +64,13 @@ func TestDashboardQueriesExist(t *testing.T) {
 			got[prom][k] = append(got[prom][k], v)
 		}
 	}
+	return got
+}
+
+// checkDashboard checks that got has each metric and label the plugin must produce, and every
+// metric and label the Grafana dashboard's PromQL uses.
+func checkDashboard(t *testing.T, got series) {
+	t.Helper()
 	// What the plugin must produce for the dashboard to show anything: each metric with its
 	// labels (the stats_tags worked), for both authorities of envoy.yaml.
 	for _, want := range []struct{ metric, label, value string }{
@@ -352,10 +365,10 @@ func TestParseQuery(t *testing.T) {
 
 func TestExtractTags(t *testing.T) {
 	tags := []statsTag{
-		{"ruleid", regexp.MustCompile(`^(?:wasmcustom\.)?waf_filter\.tx\..*?(_ruleid=([0-9]+))`)},
-		{"authority", regexp.MustCompile(`^(?:wasmcustom\.)?waf_filter\.tx\..*?(_authority=([a-z0-9.-]+))`)},
+		{"ruleid", regexp.MustCompile(`(ruleid=\.=(.*?);\.;)`)},
+		{"authority", regexp.MustCompile(`(authority=\.=(.*?);\.;)`)},
 	}
-	name, labels := extractTags("wasmcustom.waf_filter.tx.interruptions_ruleid=949110_authority=api.example.com-8080", tags)
+	name, labels := extractTags("wasmcustom.waf_filter.tx.ruleid=.=949110;.;authority=.=api.example.com-8080;.;interruptions", tags)
 	if name != "wasmcustom.waf_filter.tx.interruptions" || labels["ruleid"] != "949110" || labels["authority"] != "api.example.com-8080" {
 		t.Errorf("got %q %v", name, labels)
 	}

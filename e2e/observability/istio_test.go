@@ -1,0 +1,138 @@
+package observability
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshwaf/meshwaf/e2e/envoy"
+)
+
+// istioBootstrapTemplate is the file istio-agent renders into every proxy's bootstrap
+// (sidecars, gateways and waypoints), in the istio.io/istio module this module requires.
+const istioBootstrapTemplate = "tools/packaging/common/envoy_bootstrap.json"
+
+// istioStatsTags reads the stats_tags of Istio's bootstrap template and renders its
+// extraStatTags entry for each of extra, as istio-agent does. Istio's own extractors are
+// included: they run on our names too, and one that matched would mangle them.
+func istioStatsTags(t *testing.T, extra []string) []statsTag {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/istio").Output()
+	if err != nil {
+		t.Fatalf("locating the istio.io/istio module: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), istioBootstrapTemplate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, `"stats_tags": [`)
+	if start < 0 {
+		t.Fatalf("%s: no stats_tags", istioBootstrapTemplate)
+	}
+	text = text[start:]
+	text = text[:strings.Index(text, "\n    ]")]
+	// Each entry is {"tag_name": …, "regex": …} in either order; the template's range over
+	// extraStatTags is one such entry with "{{ $tag }}" in both.
+	entry := regexp.MustCompile(`\{\s*"(tag_name|regex)":\s*("(?:[^"\\]|\\.)*"),\s*"(tag_name|regex)":\s*("(?:[^"\\]|\\.)*")\s*\}`)
+	var tags []statsTag
+	templated := 0
+	for _, m := range entry.FindAllStringSubmatch(text, -1) {
+		fields := map[string]string{}
+		for _, kv := range [][2]string{{m[1], m[2]}, {m[3], m[4]}} {
+			var v string
+			if err := json.Unmarshal([]byte(kv[1]), &v); err != nil {
+				t.Fatalf("%s: %s: %v", istioBootstrapTemplate, kv[1], err)
+			}
+			fields[kv[0]] = v
+		}
+		if strings.Contains(fields["regex"], "{{ $tag }}") {
+			templated++
+			for _, tag := range extra {
+				tags = append(tags, statsTag{name: tag, re: regexp.MustCompile(strings.ReplaceAll(fields["regex"], "{{ $tag }}", tag))})
+			}
+			continue
+		}
+		re, err := regexp.Compile(fields["regex"])
+		if err != nil {
+			// Envoy's regex engine takes lookaheads Go's does not. Such an extractor must be
+			// anchored to another stem, so it cannot touch a "wasmcustom." name.
+			if !regexp.MustCompile(`^\^[a-z]`).MatchString(fields["regex"]) || strings.HasPrefix(fields["regex"], "^wasmcustom") {
+				t.Fatalf("Istio's extractor %s (%s) is not anchored to another stem and Go cannot compile it: %v", fields["tag_name"], fields["regex"], err)
+			}
+			continue
+		}
+		tags = append(tags, statsTag{name: fields["tag_name"], re: re})
+	}
+	if templated != 1 || len(tags) < 10 {
+		t.Fatalf("%s: read %d extractors and %d extraStatTags entries; the template's layout changed", istioBootstrapTemplate, len(tags), templated)
+	}
+	return tags
+}
+
+// meshExtraStatTags reads proxyStatsMatcher and extraStatTags from the mesh configuration
+// users install (e2e/istio/meshconfig.yaml, an IstioOperator).
+func meshExtraStatTags(t *testing.T) (prefixes, tags []string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "istio", "meshconfig.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op struct {
+		Spec struct {
+			MeshConfig struct {
+				DefaultConfig struct {
+					ProxyStatsMatcher struct {
+						InclusionPrefixes []string `json:"inclusionPrefixes"`
+					} `json:"proxyStatsMatcher"`
+					ExtraStatTags []string `json:"extraStatTags"`
+				} `json:"defaultConfig"`
+			} `json:"meshConfig"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(data, &op); err != nil {
+		t.Fatal(err)
+	}
+	dc := op.Spec.MeshConfig.DefaultConfig
+	return dc.ProxyStatsMatcher.InclusionPrefixes, dc.ExtraStatTags
+}
+
+// TestDashboardQueriesExistUnderIstio: the same check as TestDashboardQueriesExist, with the
+// tag extractors an Istio proxy has when its mesh is configured with meshconfig.yaml: Istio's
+// own, plus the regexes it generates from extraStatTags. Every name must also pass the
+// stats matcher's inclusion prefixes, or Istio drops it.
+func TestDashboardQueriesExistUnderIstio(t *testing.T) {
+	prefixes, extra := meshExtraStatTags(t)
+	if len(extra) == 0 || len(prefixes) == 0 {
+		t.Fatalf("meshconfig.yaml: extraStatTags %q, inclusionPrefixes %q: want both", extra, prefixes)
+	}
+	b, err := envoy.Load(filepath.Join("..", "envoy", "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters, err := envoy.WasmFilters(b)
+	if err != nil || len(filters) != 1 {
+		t.Fatalf("envoy.yaml: want one wasm filter: %v", err)
+	}
+	cfg, err := filters[0].PluginConfiguration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := emittedMetrics(t, cfg)
+	for _, n := range names {
+		kept := false
+		for _, p := range prefixes {
+			kept = kept || strings.HasPrefix(customNamespace+n, p)
+		}
+		if !kept {
+			t.Errorf("%s%s is not under the inclusion prefixes %q: Istio drops it", customNamespace, n, prefixes)
+		}
+	}
+	checkDashboard(t, exposedSeries(names, istioStatsTags(t, extra)))
+}
