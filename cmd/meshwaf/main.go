@@ -6,7 +6,8 @@
 //	go run ./cmd/meshwaf --upstream http://localhost:3000 --log-file waf.log
 //	go run ./cmd/meshwaf validate my-config.json
 //
-// Run it with -h for every flag. The logic lives in internal/runner.
+// Run it with -h for every flag and the exit status (0 success, 1 failure such as a refused
+// configuration, 2 a usage mistake). The logic lives in internal/runner.
 package main
 
 import (

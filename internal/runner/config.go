@@ -64,12 +64,20 @@ Usage:
   meshwaf validate [flags] FILE    check a plugin configuration file against the module: JSON,
                                    or Istio WasmPlugin/TrafficExtension manifests (YAML)
 
+Exit status:
+  0  serving ended by Ctrl-C or SIGTERM; validate: every configuration in FILE is valid; -h
+  1  serving could not start (the plugin refused the configuration, the port is taken, ...)
+     or failed; validate: a configuration is not valid, or FILE or the module cannot be read
+  2  a usage mistake: an unknown flag, a bad flag value, a missing or extra argument
+
 Flags:
 `
 
 // ParseArgs parses the command line (without the program name). Mistakes are reported as
-// errors wrapping ErrUsage; usage text goes to stderr for -h.
-func ParseArgs(args []string, stderr io.Writer) (Command, error) {
+// errors wrapping ErrUsage. For -h it writes the usage text to help and returns flag.ErrHelp:
+// help that was asked for is the command's output, not an error (Main gives it stdout, so
+// `meshwaf -h | less` works).
+func ParseArgs(args []string, help io.Writer) (Command, error) {
 	var cmd Command
 	if len(args) > 0 && args[0] == "validate" {
 		cmd.Validate = true
@@ -94,8 +102,8 @@ func ParseArgs(args []string, stderr io.Writer) (Command, error) {
 	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, usageText)
-			fs.SetOutput(stderr)
+			fmt.Fprint(help, usageText)
+			fs.SetOutput(help)
 			fs.PrintDefaults()
 			return cmd, err
 		}

@@ -11,10 +11,12 @@ import (
 	"syscall"
 )
 
-// Main runs the command line args (without the program name) and returns the exit status:
-// 0 success, 1 failure, 2 a usage mistake.
+// Main runs the command line args (without the program name) and returns the exit status, as
+// the -h text states it: 0 success (validate: every configuration valid; serving: stopped by a
+// signal; -h), 1 failure (validate: a configuration refused, like nginx -t; serving: could not
+// start or failed), 2 a usage mistake (Go's flag package and most Unix tools use 2 for it).
 func Main(args []string, stdout, stderr io.Writer) int {
-	cmd, err := ParseArgs(args, stderr)
+	cmd, err := ParseArgs(args, stdout)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
