@@ -71,17 +71,19 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", o.Module, err)
 	}
+	var started startLog
 	opts := []wasmhost.PluginOption{
 		wasmhost.WithPluginConfig(o.PluginConfig),
 		wasmhost.WithVMs(o.Workers),
-		wasmhost.WithLogger(logger),
+		wasmhost.WithLogger(started.tee(logger)),
 	}
 	for _, kv := range o.VMEnv {
 		opts = append(opts, wasmhost.WithEnv(kv[0], kv[1]))
 	}
 	s.plugin, err = s.module.NewPlugin(ctx, opts...)
+	started.stop()
 	if err != nil {
-		return nil, fmt.Errorf("starting the plugin with %s: %w", configName(o.ConfigFile), err)
+		return nil, started.explain(configName(o.ConfigFile), err)
 	}
 
 	upstream := o.Upstream
