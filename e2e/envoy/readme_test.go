@@ -170,6 +170,11 @@ func TestREADMEEnvoyFilterMistakesAreCaught(t *testing.T) {
 // envoyFilterBlock returns the content of the one ```yaml block of the README that configures
 // envoy.filters.http.wasm.
 func envoyFilterBlock(readme []byte) ([]byte, error) {
+	return envoyFilterBlockIn("README.md", readme)
+}
+
+// envoyFilterBlockIn is envoyFilterBlock for the Markdown file name.
+func envoyFilterBlockIn(name string, readme []byte) ([]byte, error) {
 	var found [][]byte
 	for _, m := range regexp.MustCompile("(?ms)^```yaml\n(.*?)^```$").FindAllSubmatch(readme, -1) {
 		if bytes.Contains(m[1], []byte("name: envoy.filters.http.wasm")) {
@@ -177,7 +182,7 @@ func envoyFilterBlock(readme []byte) ([]byte, error) {
 		}
 	}
 	if len(found) != 1 {
-		return nil, fmt.Errorf("README.md: %d ```yaml blocks configure envoy.filters.http.wasm, want 1", len(found))
+		return nil, fmt.Errorf("%s: %d ```yaml blocks configure envoy.filters.http.wasm, want 1", name, len(found))
 	}
 	return found[0], nil
 }
@@ -267,4 +272,43 @@ func headingAnchors(md []byte) []string {
 		out = append(out, b.String())
 	}
 	return out
+}
+
+// The configuration reference (docs/configuration.md) shows the filter with every field
+// explained: the same checks as the README's, except that it may differ from envoy.yaml (it
+// shows one set, without the per-authority example), and it must fail closed like it.
+func TestConfigurationReferenceEnvoyFilter(t *testing.T) {
+	const doc = "../../docs/configuration.md"
+	md, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := envoyFilterBlockIn("docs/configuration.md", md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters, err := parseHTTPFilters(block)
+	if err != nil {
+		t.Fatalf("docs/configuration.md's http_filters, parsed with Envoy's API (unknown fields rejected): %v", err)
+	}
+	for i, f := range filters {
+		if err := Validate(f); err != nil {
+			t.Errorf("http_filters[%d] (%s): ValidateAll: %v", i, f.GetName(), err)
+		}
+	}
+	if len(filters) != 2 || filters[1].GetName() != "envoy.filters.http.router" {
+		t.Fatalf("want the wasm filter, then envoy.filters.http.router (the terminal filter), got %d filters", len(filters))
+	}
+	w, err := wasmFilter(filters[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Filter.GetConfig().GetFailurePolicy().String(); got != "FAIL_CLOSED" {
+		t.Errorf("failure_policy %s, want FAIL_CLOSED (a failed VM must not pass requests uninspected)", got)
+	}
+	cfg, err := w.PluginConfiguration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugin.CheckConfig(t, "docs/configuration.md", cfg)
 }
