@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -55,13 +57,11 @@ func (m *Module) NewPlugin(ctx context.Context, opts ...PluginOption) (*Plugin, 
 			defer wg.Done()
 			v.mu.Lock()
 			defer v.mu.Unlock()
-			if err := v.start(ctx); err != nil {
-				errs[i] = fmt.Errorf("VM %d: %w", i, err)
-			}
+			errs[i] = v.start(ctx)
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := joinVMErrors(errs); err != nil {
 		close(p.done) // no VM ticks any more
 		for _, v := range p.vms {
 			v.mu.Lock()
@@ -153,4 +153,38 @@ func (p *Plugin) Close(ctx context.Context) error {
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr
+}
+
+// joinVMErrors joins the start errors of a plugin's VMs, each distinct error once with the
+// VMs that had it: every VM runs the same module with the same configuration, so a refused
+// configuration would otherwise repeat the plugin's whole explanation once per VM.
+func joinVMErrors(errs []error) error {
+	var order []string
+	byText := map[string][]int{}
+	first := map[string]error{}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		text := err.Error()
+		if _, seen := byText[text]; !seen {
+			order = append(order, text)
+			first[text] = err
+		}
+		byText[text] = append(byText[text], i)
+	}
+	var out []error
+	for _, text := range order {
+		vms := byText[text]
+		label := fmt.Sprintf("VM %d", vms[0])
+		if len(vms) > 1 {
+			ids := make([]string, len(vms))
+			for j, id := range vms {
+				ids[j] = strconv.Itoa(id)
+			}
+			label = "VMs " + strings.Join(ids, ", ")
+		}
+		out = append(out, fmt.Errorf("%s: %w", label, first[text]))
+	}
+	return errors.Join(out...)
 }
