@@ -22,7 +22,8 @@ import (
 // for each name in a proxy's extraStatTags, so on Istio the labels work in sidecars, gateways
 // and ambient waypoints alike with mesh configuration only; statstags.json ships the same
 // regexes as stats_tags for a plain Envoy bootstrap. Keeping the namespace first keeps every
-// name under the prefix "wasmcustom.waf_filter" that Istio's proxyStatsMatcher must include.
+// name under the prefix "wasmcustom.waf_filter", so a stats matcher can select them; Istio's
+// proxies keep them anyway (istio-agent always includes the prefix "wasm").
 //
 // The authority label is the per_authority_directives entry that routed the request (or
 // "default"), not the :authority the client sent: Envoy keeps every stat name for the life of

@@ -263,12 +263,15 @@ func checkStatsProxyConfig(annotation string) error {
 	return checkStatsSettings(pc.GetProxyStatsMatcher().GetInclusionPrefixes(), pc.GetExtraStatTags())
 }
 
-// checkStatsSettings: the stats matcher keeps wasmcustom.waf_filter, and extraStatTags names
-// each tag of wasmplugin/statstags.json.
+// checkStatsSettings: extraStatTags names each tag of wasmplugin/statstags.json; inclusion
+// prefixes, which the examples give only to be explicit (Istio always keeps "wasm…" stats:
+// observability's TestDashboardQueriesExistUnderIstio reads that from Istio), select meshwaf's.
 func checkStatsSettings(prefixes, extraStatTags []string) error {
 	var errs []error
-	if !slices.Contains(prefixes, "wasmcustom.waf_filter") {
-		errs = append(errs, fmt.Errorf("proxyStatsMatcher.inclusionPrefixes %q lacks wasmcustom.waf_filter", prefixes))
+	for _, p := range prefixes {
+		if !strings.HasPrefix("wasmcustom.waf_filter.", p) && !strings.HasPrefix(p, "wasmcustom.waf_filter") {
+			errs = append(errs, fmt.Errorf("proxyStatsMatcher.inclusionPrefixes entry %q does not select wasmcustom.waf_filter", p))
+		}
 	}
 	for _, tag := range wasmplugin.StatsTags(nil) {
 		if !slices.Contains(extraStatTags, tag.TagName) {
