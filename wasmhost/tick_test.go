@@ -73,8 +73,10 @@ func TestTick(t *testing.T) {
 	t.Run("no_ticks_without_a_period", func(t *testing.T) {
 		_, rec := newTestPlugin(t, tickConfig("test-config"))
 		time.Sleep(20 * time.Millisecond)
-		if n := len(ticksPerVM(rec)); n != 0 {
-			t.Fatalf("a plugin that set no tick period ticked: %q", rec.Lines())
+		for _, l := range rec.Lines() {
+			if strings.Contains(l, "on_tick") || strings.Contains(l, "proxy_on_tick") {
+				t.Fatalf("a plugin that set no tick period was ticked: %q", l)
+			}
 		}
 	})
 

@@ -179,6 +179,9 @@ func (p *pluginContext) OnPluginStart(size int) bool {
 // id, and acts on the tick settings.
 func (p *pluginContext) OnTick() {
 	p.ticksHere++
+	// Logged before any metric is touched: a plugin that never asked for ticks has no tick
+	// metrics, and a stray tick must still show in the log rather than only as a trap.
+	abi.Logf(abi.LogLevelInfo, "on_tick called in vm %s (tick %d here)", vmID, p.ticksHere)
 	if inCallback {
 		// The host called into the VM while another call was in flight in it.
 		must(p.tickOverlaps.Increment(1))
