@@ -194,7 +194,7 @@ func ParseConfig(data []byte) (*Config, error) {
 		if tagKeys[tag] != k {
 			continue // refused above
 		}
-		for _, other := range slices.Concat(reservedTags, slices.Collect(maps.Keys(tagKeys))) {
+		for _, other := range slices.Concat(reservedTags, slices.Sorted(maps.Keys(tagKeys))) {
 			if other == tag || !(strings.HasSuffix(other, tag) || strings.HasSuffix(tag, other)) {
 				continue
 			}

@@ -12,8 +12,8 @@ import (
 
 // startLog records the error lines the plugin logs while its VMs start, each once, so a
 // refused configuration is reported by the plugin's own words (key, set, line, directive):
-// every VM loads the same configuration and logs the same lines, and the host's error, which
-// joins one explanation per VM, keeps only the last few lines of each.
+// every VM loads the same configuration and logs the same lines, and the host's error keeps
+// only the last few lines of each VM's call.
 type startLog struct {
 	recording atomic.Bool
 	mu        sync.Mutex
@@ -60,7 +60,11 @@ type startError struct {
 }
 
 func (e *startError) Error() string {
-	return fmt.Sprintf("starting the plugin with %s failed; the plugin logged:\n  %s", e.config, strings.Join(e.lines, "\n  "))
+	// The host's first line says which VMs failed in which call; the plugin log it announces
+	// is the lines above.
+	host, _, _ := strings.Cut(e.err.Error(), "\n")
+	host = strings.TrimSuffix(host, "; plugin log:")
+	return fmt.Sprintf("starting the plugin with %s failed; the plugin logged:\n  %s\n(host: %s)", e.config, strings.Join(e.lines, "\n  "), host)
 }
 
 func (e *startError) Unwrap() error { return e.err }

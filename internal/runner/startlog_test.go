@@ -29,7 +29,7 @@ func TestStartLog(t *testing.T) {
 			t.Errorf("%d lines passed on, want all 9: %q", len(passed), passed)
 		}
 		err := sl.explain("c.json", hostErr)
-		want := "starting the plugin with c.json failed; the plugin logged:\n  first mistake\n  second mistake"
+		want := "starting the plugin with c.json failed; the plugin logged:\n  first mistake\n  second mistake\n(host: VM 0: host error)"
 		if err.Error() != want {
 			t.Errorf("error = %q, want %q", err, want)
 		}
