@@ -36,8 +36,12 @@ const testPluginPkg = "github.com/meshwaf/meshwaf/internal/abitest/testplugin"
 // sdkModule is the test plugin with `_initialize` exported as `_start`: the emulator
 // instantiates with wazero's defaults, which run `_start` and never `_initialize`, and a Go
 // reactor must be initialised before its first callback.
-var sdkModule = sync.OnceValues(func() ([]byte, error) {
-	path, err := wasmbuild.Build(wasmbuild.Options{Package: testPluginPkg})
+var sdkModule = sync.OnceValues(func() ([]byte, error) { return forSDKEmulator(testPluginPkg) })
+
+// forSDKEmulator builds the main package pkg and presents it to the emulator: checked for
+// imports the emulator lacks, `_initialize` renamed `_start`.
+func forSDKEmulator(pkg string) ([]byte, error) {
+	path, err := wasmbuild.Build(wasmbuild.Options{Package: pkg})
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +53,7 @@ var sdkModule = sync.OnceValues(func() ([]byte, error) {
 		return nil, err
 	}
 	return wasmbin.RenameExport(raw, "_initialize", "_start")
-})
+}
 
 // sdkEmulatorImports are the env functions the SDK emulator (v0.24.0) provides. Envoy provides
 // more (proxy_get_log_level, proxy_get_current_time_nanoseconds, proxy_get_header_map_size…);
@@ -66,7 +70,7 @@ var sdkEmulatorImports = []string{
 	"proxy_define_metric", "proxy_increment_metric", "proxy_record_metric", "proxy_get_metric",
 }
 
-// checkSDKImports fails once, with the reason, when the test plugin started calling a host
+// checkSDKImports fails once, with the reason, when a module started calling a host
 // function the emulator lacks, instead of every test failing to load the module.
 func checkSDKImports(module []byte) error {
 	imports, err := wasmbin.Imports(module)
@@ -80,7 +84,7 @@ func checkSDKImports(module []byte) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("the test plugin imports %s, which the SDK emulator does not provide: "+
+		return fmt.Errorf("the module imports %s, which the SDK emulator does not provide: "+
 			"keep such calls out of its default build (see docs/hosts-compared.md)", strings.Join(missing, ", "))
 	}
 	return nil

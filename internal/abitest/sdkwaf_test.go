@@ -4,7 +4,6 @@ package abitest
 
 import (
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -13,8 +12,6 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/meshwaf/meshwaf/internal/wasmbin"
-	"github.com/meshwaf/meshwaf/internal/wasmbuild"
 	"github.com/meshwaf/meshwaf/internal/wasmtest"
 )
 
@@ -24,20 +21,7 @@ import (
 // the function, if the plugin starts importing one the emulator lacks.
 
 // sdkWAFModule is the WAF plugin prepared for the emulator.
-var sdkWAFModule = sync.OnceValues(func() ([]byte, error) {
-	path, err := wasmbuild.Build(wasmbuild.Options{Package: wasmtest.Plugin})
-	if err != nil {
-		return nil, err
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkSDKImports(raw); err != nil {
-		return nil, err
-	}
-	return wasmbin.RenameExport(raw, "_initialize", "_start")
-})
+var sdkWAFModule = sync.OnceValues(func() ([]byte, error) { return forSDKEmulator(wasmtest.Plugin) })
 
 // sdkWAFConfig is a blocking full-CRS set plus a set with response rules for one authority.
 func sdkWAFConfig(t *testing.T) []byte {
