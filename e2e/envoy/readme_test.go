@@ -32,31 +32,7 @@ func TestREADMEEnvoyFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := envoyFilterBlock(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	filters, err := parseHTTPFilters(block)
-	if err != nil {
-		t.Fatalf("README's http_filters, parsed with Envoy's API (unknown fields rejected): %v", err)
-	}
-	for i, f := range filters {
-		if err := Validate(f); err != nil {
-			t.Errorf("http_filters[%d] (%s): ValidateAll: %v", i, f.GetName(), err)
-		}
-	}
-	if len(filters) != 2 || filters[1].GetName() != "envoy.filters.http.router" {
-		t.Fatalf("want the wasm filter, then envoy.filters.http.router (the terminal filter), got %d filters", len(filters))
-	}
-	readmeWasm, err := wasmFilter(filters[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := readmeWasm.PluginConfiguration()
-	if err != nil {
-		t.Fatalf("%s: %v", readmeWasm.Path, err)
-	}
-	plugin.CheckConfig(t, "README.md", cfg)
+	block, readmeWasm := documentedWasmFilter(t, "README.md", readme)
 
 	t.Run("same_filter_as_envoy.yaml", func(t *testing.T) {
 		b, err := Load("envoy.yaml")
@@ -283,13 +259,25 @@ func TestConfigurationReferenceEnvoyFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := envoyFilterBlockIn("docs/configuration.md", md)
+	_, w := documentedWasmFilter(t, "docs/configuration.md", md)
+	if got := w.Filter.GetConfig().GetFailurePolicy().String(); got != "FAIL_CLOSED" {
+		t.Errorf("failure_policy %s, want FAIL_CLOSED (a failed VM must not pass requests uninspected)", got)
+	}
+}
+
+// documentedWasmFilter finds the one envoy.filters.http.wasm block of the Markdown file name
+// and checks what every documented filter must be: Envoy's API types accept it (unknown fields
+// rejected), ValidateAll passes, the router comes last, and the plugin starts its
+// configuration without a warning. It returns the block and the wasm filter.
+func documentedWasmFilter(t *testing.T, name string, md []byte) ([]byte, WasmFilter) {
+	t.Helper()
+	block, err := envoyFilterBlockIn(name, md)
 	if err != nil {
 		t.Fatal(err)
 	}
 	filters, err := parseHTTPFilters(block)
 	if err != nil {
-		t.Fatalf("docs/configuration.md's http_filters, parsed with Envoy's API (unknown fields rejected): %v", err)
+		t.Fatalf("%s's http_filters, parsed with Envoy's API (unknown fields rejected): %v", name, err)
 	}
 	for i, f := range filters {
 		if err := Validate(f); err != nil {
@@ -303,12 +291,11 @@ func TestConfigurationReferenceEnvoyFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Filter.GetConfig().GetFailurePolicy().String(); got != "FAIL_CLOSED" {
-		t.Errorf("failure_policy %s, want FAIL_CLOSED (a failed VM must not pass requests uninspected)", got)
-	}
+	w.Path = name + " http_filters[0]"
 	cfg, err := w.PluginConfiguration()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", w.Path, err)
 	}
-	plugin.CheckConfig(t, "docs/configuration.md", cfg)
+	plugin.CheckConfig(t, name, cfg)
+	return block, w
 }
