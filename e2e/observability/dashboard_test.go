@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+
 	"github.com/meshwaf/meshwaf/e2e/envoy"
 	"github.com/meshwaf/meshwaf/e2e/internal/plugin"
 	"github.com/meshwaf/meshwaf/wasmhost"
@@ -30,6 +32,18 @@ type series map[string]map[string][]string
 // as Envoy does with that bootstrap's stats_tags, and checks every metric and label the
 // Grafana dashboard's PromQL uses against them: a renamed metric or tag fails here.
 func TestDashboardQueriesExist(t *testing.T) {
+	b, names := envoyYAMLMetrics(t)
+	var tags []statsTag
+	for _, st := range b.GetStatsConfig().GetStatsTags() {
+		tags = append(tags, statsTag{name: st.GetTagName(), re: regexp.MustCompile(st.GetRegex())})
+	}
+	checkDashboard(t, exposedSeries(names, tags))
+}
+
+// envoyYAMLMetrics loads envoy.yaml and returns it with the metric names the compiled plugin
+// defines under its plugin configuration (emittedMetrics).
+func envoyYAMLMetrics(t *testing.T) (*bootstrapv3.Bootstrap, []string) {
+	t.Helper()
 	b, err := envoy.Load(filepath.Join("..", "envoy", "envoy.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -42,12 +56,7 @@ func TestDashboardQueriesExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := emittedMetrics(t, cfg)
-	var tags []statsTag
-	for _, st := range b.GetStatsConfig().GetStatsTags() {
-		tags = append(tags, statsTag{name: st.GetTagName(), re: regexp.MustCompile(st.GetRegex())})
-	}
-	checkDashboard(t, exposedSeries(names, tags))
+	return b, emittedMetrics(t, cfg)
 }
 
 // exposedSeries is what Envoy's Prometheus endpoint shows for the plugin's metric names

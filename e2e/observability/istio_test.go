@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/meshwaf/meshwaf/e2e/envoy"
 )
 
 // istioBootstrapTemplate is the file istio-agent renders into every proxy's bootstrap
@@ -133,19 +131,7 @@ func TestDashboardQueriesExistUnderIstio(t *testing.T) {
 	if len(extra) == 0 {
 		t.Fatal("meshconfig.yaml: no extraStatTags")
 	}
-	b, err := envoy.Load(filepath.Join("..", "envoy", "envoy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	filters, err := envoy.WasmFilters(b)
-	if err != nil || len(filters) != 1 {
-		t.Fatalf("envoy.yaml: want one wasm filter: %v", err)
-	}
-	cfg, err := filters[0].PluginConfiguration()
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := emittedMetrics(t, cfg)
+	_, names := envoyYAMLMetrics(t)
 	// Istio keeps a stat if its name starts with one of istio-agent's required prefixes or
 	// the configured ones; meshwaf's must be kept by the required ones alone, so the examples'
 	// inclusionPrefixes are optional, as the docs say.
