@@ -15,43 +15,31 @@ import (
 // #427's WASI functions, except poll_oneoff (whose ENOSYS there makes Go's runtime throw), and
 // the Proxy-Wasm host functions.
 func TestBuiltModulesImportOnlyCppHost427AndProxyWasm(t *testing.T) {
-	for _, tc := range []struct{ name, pkg string }{
-		{"waf_plugin", "github.com/meshwaf/meshwaf"},
-		{"abi_test_plugin", "github.com/meshwaf/meshwaf/internal/abitest/testplugin"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if testing.Short() {
-				t.Skip("skipping: builds the module (-short)")
+	forEachBuiltModule(t, func(t *testing.T, wasm []byte) {
+		imports, err := wasmbin.Imports(wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wasi427, proxyWasm := hostfuncs.WASI427(), hostfuncs.ProxyWasm()
+		var names []string
+		for _, imp := range imports {
+			names = append(names, imp.Module+"."+imp.Name)
+			ok := imp.Kind == wasmbin.KindFunc
+			switch imp.Module {
+			case hostfuncs.WASIModule:
+				ok = ok && imp.Name != "poll_oneoff" && slices.Contains(wasi427, imp.Name)
+			case hostfuncs.ProxyWasmModule:
+				ok = ok && slices.Contains(proxyWasm, imp.Name)
+			default:
+				ok = false
 			}
-			wasm, err := os.ReadFile(ForTest(t, tc.pkg))
-			if err != nil {
-				t.Fatal(err)
+			if !ok {
+				t.Errorf("imports %s.%s (%s): outside cpp-host #427's WASI set and the Proxy-Wasm host functions", imp.Module, imp.Name, imp.Kind)
 			}
-			imports, err := wasmbin.Imports(wasm)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wasi427, proxyWasm := hostfuncs.WASI427(), hostfuncs.ProxyWasm()
-			var names []string
-			for _, imp := range imports {
-				names = append(names, imp.Module+"."+imp.Name)
-				ok := imp.Kind == wasmbin.KindFunc
-				switch imp.Module {
-				case hostfuncs.WASIModule:
-					ok = ok && imp.Name != "poll_oneoff" && slices.Contains(wasi427, imp.Name)
-				case hostfuncs.ProxyWasmModule:
-					ok = ok && slices.Contains(proxyWasm, imp.Name)
-				default:
-					ok = false
-				}
-				if !ok {
-					t.Errorf("imports %s.%s (%s): outside cpp-host #427's WASI set and the Proxy-Wasm host functions", imp.Module, imp.Name, imp.Kind)
-				}
-			}
-			slices.Sort(names)
-			t.Logf("%d imports: %s", len(names), strings.Join(slices.Compact(names), " "))
-		})
-	}
+		}
+		slices.Sort(names)
+		t.Logf("%d imports: %s", len(names), strings.Join(slices.Compact(names), " "))
+	})
 }
 
 // abiExports are the guest exports of Proxy-Wasm ABI 0.2.1 that Envoy looks up (docs/abi.md),
@@ -83,6 +71,31 @@ var abiExports = map[string]wasmbin.Kind{
 // (a callback it does not find is silently never called, so a missing one would lose e.g.
 // ticks or stream ends without an error). A _start would make hosts treat it as a command.
 func TestBuiltModulesExportTheABI(t *testing.T) {
+	forEachBuiltModule(t, func(t *testing.T, wasm []byte) {
+		exports, err := wasmbin.Exports(wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]wasmbin.Kind{}
+		for _, e := range exports {
+			got[e.Name] = e.Kind
+		}
+		for name, kind := range abiExports {
+			if k, ok := got[name]; !ok {
+				t.Errorf("does not export %s", name)
+			} else if k != kind {
+				t.Errorf("exports %s as a %s, want a %s", name, k, kind)
+			}
+		}
+		if _, ok := got["_start"]; ok {
+			t.Error("exports _start: a command module, not a reactor")
+		}
+	})
+}
+
+// forEachBuiltModule runs check, as a subtest, on each module the project builds: the WAF
+// plugin and the ABI test plugin, as the build makes them.
+func forEachBuiltModule(t *testing.T, check func(t *testing.T, wasm []byte)) {
 	for _, tc := range []struct{ name, pkg string }{
 		{"waf_plugin", "github.com/meshwaf/meshwaf"},
 		{"abi_test_plugin", "github.com/meshwaf/meshwaf/internal/abitest/testplugin"},
@@ -95,24 +108,7 @@ func TestBuiltModulesExportTheABI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			exports, err := wasmbin.Exports(wasm)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]wasmbin.Kind{}
-			for _, e := range exports {
-				got[e.Name] = e.Kind
-			}
-			for name, kind := range abiExports {
-				if k, ok := got[name]; !ok {
-					t.Errorf("does not export %s", name)
-				} else if k != kind {
-					t.Errorf("exports %s as a %s, want a %s", name, k, kind)
-				}
-			}
-			if _, ok := got["_start"]; ok {
-				t.Error("exports _start: a command module, not a reactor")
-			}
+			check(t, wasm)
 		})
 	}
 }
